@@ -1,0 +1,48 @@
+"""The data catalog: which batches and datasets exist, as small JSON records beside the DVC remote.
+
+A record is written only after its data is pushed, so a record always points at data that exists.
+"""
+
+from __future__ import annotations
+
+from flows.adapters.objectstore import open_fs, read_json, write_json
+from flows.contracts import DatasetVersion, RawVersion
+from flows.settings import Settings
+
+
+class Catalog:
+    def __init__(self, settings: Settings) -> None:
+        self.fs, self.root = open_fs(settings.catalog_url, settings)
+
+    def _raw_path(self, batch_number: int) -> str:
+        return f"{self.root}/raw/batch_{batch_number:06d}.json"
+
+    def raw_versions(self) -> dict[int, RawVersion]:
+        """Every ingested batch by number."""
+        found: dict[int, RawVersion] = {}
+        if not self.fs.exists(f"{self.root}/raw"):
+            return found
+        for path in self.fs.glob(f"{self.root}/raw/batch_*.json"):
+            version = RawVersion.model_validate(read_json(self.fs, path))
+            found[version.batch_number] = version
+        return found
+
+    def record_raw(self, version: RawVersion) -> None:
+        write_json(self.fs, self._raw_path(version.batch_number), version.model_dump())
+
+    def dataset(self, key: str) -> DatasetVersion | None:
+        path = f"{self.root}/datasets/{key}.json"
+        if not self.fs.exists(path):
+            return None
+        return DatasetVersion.model_validate(read_json(self.fs, path))
+
+    def record_dataset(self, version: DatasetVersion) -> None:
+        write_json(self.fs, f"{self.root}/datasets/{version.key}.json", version.model_dump())
+
+    def datasets(self) -> list[DatasetVersion]:
+        if not self.fs.exists(f"{self.root}/datasets"):
+            return []
+        return [
+            DatasetVersion.model_validate(read_json(self.fs, p))
+            for p in self.fs.glob(f"{self.root}/datasets/*.json")
+        ]

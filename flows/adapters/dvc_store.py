@@ -1,0 +1,99 @@
+"""DVC as the data versioning layer: add + push a file, or pull a file back by its md5 alone.
+
+Pulling needs nothing but the remote and the hash, so a stage can run on any machine (or Job).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import yaml
+
+from flows.contracts import FileVersion
+from flows.settings import Settings
+
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")  # no network but the object store
+
+REMOTE = "storage"
+
+
+class DvcError(RuntimeError):
+    """A DVC operation failed (remote unreachable, object missing, hash mismatch)."""
+
+
+class DvcStore:
+    """A DVC workspace (no Git) bound to the project's remote."""
+
+    def __init__(self, workspace: Path, settings: Settings) -> None:
+        self.workspace = workspace
+        self.remote_url = settings.dvc_remote_url
+        self.endpoint_url = settings.s3_endpoint_url
+        self._ensure_repo()
+
+    def _ensure_repo(self) -> None:
+        from dvc.repo import Repo
+
+        self.workspace.mkdir(parents=True, exist_ok=True)
+        if not (self.workspace / ".dvc").is_dir():
+            Repo.init(str(self.workspace), no_scm=True).close()
+        with Repo(str(self.workspace)) as repo, repo.config.edit() as conf:
+            remote: dict[str, str] = {"url": self.remote_url}
+            if self.remote_url.startswith("s3://") and self.endpoint_url:
+                remote["endpointurl"] = self.endpoint_url
+            conf["remote"] = {REMOTE: remote}
+            conf["core"]["remote"] = REMOTE
+            conf["core"]["analytics"] = False
+
+    def push(self, relative_path: str) -> FileVersion:
+        """`dvc add` + `dvc push` one workspace file; returns its content address."""
+        from dvc.repo import Repo
+
+        dvcfile = self.workspace / f"{relative_path}.dvc"
+        try:
+            with Repo(str(self.workspace)) as repo:
+                repo.add(str(self.workspace / relative_path))
+                repo.push(targets=[str(dvcfile)], remote=REMOTE)
+        except Exception as exc:  # DVC raises many types; callers need one, with the cause
+            raise DvcError(f"dvc push of {relative_path} to {self.remote_url} failed: {exc}") from exc
+        out = yaml.safe_load(dvcfile.read_text())["outs"][0]
+        return FileVersion(md5=out["md5"], size=int(out["size"]))
+
+    def pull(self, version: FileVersion, relative_path: str) -> Path:
+        """Materialise the file with this md5 at `relative_path`, fetching it from the remote."""
+        from dvc.repo import Repo
+
+        target = self.workspace / relative_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        dvcfile = Path(f"{target}.dvc")
+        dvcfile.write_text(
+            yaml.safe_dump(
+                {
+                    "outs": [
+                        {
+                            "md5": version.md5,
+                            "size": version.size,
+                            "hash": "md5",
+                            "path": target.name,
+                        }
+                    ]
+                }
+            )
+        )
+        if target.exists():
+            target.unlink()
+        try:
+            with Repo(str(self.workspace)) as repo:
+                repo.pull(targets=[str(dvcfile)], remote=REMOTE)
+        except Exception as exc:
+            raise DvcError(
+                f"dvc pull of md5 {version.md5} from {self.remote_url} into {target} failed: {exc}"
+            ) from exc
+        if not target.exists():
+            raise DvcError(f"dvc pull of md5 {version.md5} produced no file at {target}")
+        return target
+
+    def discard(self) -> None:
+        """Remove the workspace (data stays in the remote)."""
+        shutil.rmtree(self.workspace, ignore_errors=True)

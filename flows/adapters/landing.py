@@ -1,0 +1,63 @@
+"""Reading a batch from the landing location: `batch_<N>.csv` or `batch_<N>.parquet`."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+
+import pandas as pd
+
+from flows.adapters.objectstore import open_fs
+from flows.settings import Settings
+
+SUFFIXES = (".parquet", ".csv")
+
+
+class LandingError(ValueError):
+    """The landing file is missing, too big or unreadable."""
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    uri: str
+    md5: str
+    frame: pd.DataFrame
+
+
+def landing_uri(base: str, name: str) -> str:
+    return f"{base.rstrip('/')}/{name}"
+
+
+def read_landing_batch(batch_number: int, settings: Settings) -> LandingFile:
+    """The batch's rows, read only after the file is found, sized and hashed."""
+    base = settings.resolved_landing_url
+    fs, root = open_fs(base, settings)
+    candidates = [f"{root.rstrip('/')}/batch_{batch_number}{s}" for s in SUFFIXES]
+    present = [p for p in candidates if fs.exists(p)]
+    if not present:
+        names = " or ".join(f"batch_{batch_number}{s}" for s in SUFFIXES)
+        raise LandingError(f"batch {batch_number} does not exist: no {names} in {base}")
+    if len(present) > 1:
+        raise LandingError(f"batch {batch_number} is ambiguous: both .csv and .parquet in {base}")
+    path = present[0]
+    uri = landing_uri(base, path.rsplit("/", 1)[-1])
+    size = int(fs.size(path))
+    if size > settings.max_batch_bytes:
+        raise LandingError(
+            f"{uri} is {size} bytes, over the limit of {settings.max_batch_bytes} (MLOPS_MAX_BATCH_BYTES)"
+        )
+    data = fs.cat_file(path)
+    return LandingFile(uri=uri, md5=hashlib.md5(data).hexdigest(), frame=parse_batch(data, uri))
+
+
+def parse_batch(data: bytes, uri: str) -> pd.DataFrame:
+    """Parse CSV or Parquet bytes; any parse failure becomes one clear error naming the file."""
+    if not data:
+        raise LandingError(f"{uri} is empty (0 bytes)")
+    try:
+        if uri.endswith(".parquet"):
+            return pd.read_parquet(io.BytesIO(data))
+        return pd.read_csv(io.BytesIO(data))
+    except Exception as exc:  # pandas/pyarrow raise many types for a bad file
+        raise LandingError(f"{uri} is unreadable: {type(exc).__name__}: {exc}") from exc

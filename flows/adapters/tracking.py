@@ -1,0 +1,47 @@
+"""MLflow set-up and registry look-ups shared by the model stages."""
+
+from __future__ import annotations
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+from flows.settings import Settings
+
+
+def connect(settings: Settings) -> MlflowClient:
+    """Point MLflow at the configured server (or local SQLite) and make sure the experiment exists."""
+    uri = settings.resolved_tracking_uri
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    if client.get_experiment_by_name(settings.experiment_name) is None:
+        artifact_location = None
+        if settings.mode == "embedded":  # a server proxies artifacts itself
+            settings.local_artifact_root.mkdir(parents=True, exist_ok=True)
+            artifact_location = settings.local_artifact_root.as_uri()
+        try:
+            client.create_experiment(settings.experiment_name, artifact_location=artifact_location)
+        except MlflowException:
+            if client.get_experiment_by_name(settings.experiment_name) is None:
+                raise  # not a lost race with another stage
+    mlflow.set_experiment(settings.experiment_name)
+    return client
+
+
+def model_versions(client: MlflowClient, name: str) -> list[ModelVersion]:
+    """All versions of a registered model (none when it is not registered yet)."""
+    try:
+        return list(client.search_model_versions(f"name = '{name}'"))
+    except MlflowException:
+        return []
+
+
+def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(exc).lower():
+            return None
+        raise

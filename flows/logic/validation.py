@@ -1,0 +1,120 @@
+"""Validation rules for a landing batch. Each returns human-readable problems; none mutate data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from flows.logic.schema import COLUMN_NAMES, COLUMNS, ID_COLUMN, Column
+
+
+class BatchRejected(ValueError):
+    """A batch broke the contract; nothing was written."""
+
+    def __init__(self, batch_number: int, problems: list[str]) -> None:
+        self.batch_number = batch_number
+        self.problems = problems
+        super().__init__(f"batch {batch_number} rejected: " + "; ".join(problems))
+
+
+def check_batch_order(batch_number: int, ingested: Iterable[int]) -> list[str]:
+    """Batches are numbered from 1 and ingested in order; re-ingesting a known batch is fine."""
+    if isinstance(batch_number, bool) or not isinstance(batch_number, int) or batch_number < 1:
+        return [f"batch_number must be a positive integer, got {batch_number!r}"]
+    done = set(ingested)
+    missing = [n for n in range(1, batch_number) if n not in done]
+    if missing:
+        return [
+            f"batch {batch_number} cannot be ingested before batch {missing[0]} "
+            f"(ingested so far: {sorted(done) or 'none'})"
+        ]
+    return []
+
+
+def find_problems(df: pd.DataFrame) -> list[str]:
+    """Every way this batch breaks the schema, in a stable order; empty when it is valid."""
+    if len(df.columns) != len(set(df.columns)):
+        dupes = sorted({str(c) for c in df.columns if list(df.columns).count(c) > 1})
+        return [f"duplicated columns: {', '.join(dupes)}"]
+    present = set(map(str, df.columns))
+    problems: list[str] = []
+    missing = [c for c in COLUMN_NAMES if c not in present]
+    if missing:
+        problems.append(f"missing columns: {', '.join(missing)}")
+    extra = sorted(present - set(COLUMN_NAMES))
+    if extra:
+        problems.append(f"unexpected columns: {', '.join(extra)}")
+    if len(df) == 0:
+        problems.append("batch is empty (no rows)")
+    if problems:
+        return problems
+    for column in COLUMNS:
+        problems.extend(_column_problems(df[column.name], column))
+    problems.extend(_duplicate_id_problems(df[ID_COLUMN]))
+    return problems
+
+
+def _column_problems(values: pd.Series, column: Column) -> list[str]:
+    what = "label" if column.kind == "label" else "column"
+    nulls = int(values.isna().sum())
+    if nulls:
+        return [f"{what} '{column.name}' has {nulls} null value(s)"]
+    if column.kind == "category":
+        return _category_problems(values, column)
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return [f"{what} '{column.name}' must be numeric, got dtype {values.dtype}"]
+    numbers = values.to_numpy(dtype="float64")
+    if not np.isfinite(numbers).all():
+        count = int((~np.isfinite(numbers)).sum())
+        return [f"{what} '{column.name}' has {count} infinite value(s)"]
+    if column.kind in ("id", "int", "label") and not np.array_equal(numbers, np.floor(numbers)):
+        return [f"{what} '{column.name}' must hold whole numbers, got dtype {values.dtype}"]
+    return _range_problems(numbers, column, what)
+
+
+def _range_problems(numbers: np.ndarray, column: Column, what: str) -> list[str]:
+    low = -np.inf if column.minimum is None else column.minimum
+    high = np.inf if column.maximum is None else column.maximum
+    if column.kind == "label":
+        bad = ~np.isin(numbers, (0.0, 1.0))
+        allowed = "{0, 1}"
+    else:
+        bad = (numbers < low) | (numbers > high)
+        allowed = f"[{low:g}, {high:g}]"
+    if bad.any():
+        example = numbers[bad][0]
+        return [f"{what} '{column.name}' has {int(bad.sum())} value(s) outside {allowed} (e.g. {example:g})"]
+    return []
+
+
+def _category_problems(values: pd.Series, column: Column) -> list[str]:
+    unknown = sorted(set(values.astype(str).unique()) - set(column.categories))
+    if unknown:
+        shown = ", ".join(repr(v) for v in unknown[:5])
+        return [
+            f"column '{column.name}' has unknown value(s) {shown}; allowed: {', '.join(column.categories)}"
+        ]
+    return []
+
+
+def _duplicate_id_problems(ids: pd.Series) -> list[str]:
+    duplicated = ids[ids.duplicated()]
+    if len(duplicated):
+        return [f"{len(duplicated)} duplicate {ID_COLUMN} value(s) (e.g. {duplicated.iloc[0]})"]
+    return []
+
+
+def conform(df: pd.DataFrame) -> pd.DataFrame:
+    """A validated batch in canonical column order and dtypes, ready to be versioned."""
+    out = pd.DataFrame(index=pd.RangeIndex(len(df)))
+    for column in COLUMNS:
+        values = df[column.name].reset_index(drop=True)
+        if column.kind == "category":
+            out[column.name] = values.astype(str)
+        elif column.kind == "float":
+            out[column.name] = values.astype("float64")
+        else:
+            out[column.name] = values.astype("int64")
+    return out

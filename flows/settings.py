@@ -1,0 +1,92 @@
+"""One typed settings object: every endpoint, bucket, credential and switch comes from here."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Read from `MLOPS_*` environment variables.
+
+    S3 credentials are never settings: boto3, s3fs and DVC read the standard `AWS_ACCESS_KEY_ID` /
+    `AWS_SECRET_ACCESS_KEY` variables themselves (in a cluster, from a Secret).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MLOPS_", extra="ignore")
+
+    # Local state of the embedded mode (SQLite, artifact folder, DVC remote folder, workspaces).
+    home: Path = Field(default=Path(".mlops"))
+    # Where new batches land: a local folder or s3://bucket/prefix.
+    landing_url: str = ""
+    # Root of the versioned data: DVC remote under <root>/dvc, data catalog under <root>/catalog.
+    data_url: str = ""
+    # MLflow tracking server (http://...) or a database URI; empty means a local SQLite file.
+    mlflow_tracking_uri: str = ""
+    # S3-compatible endpoint (MinIO, Ceph, AWS); empty means AWS itself.
+    s3_endpoint_url: str = ""
+    experiment_name: str = "loan-default"
+    model_name: str = "loan-default-xgb"
+    champion_alias: str = "champion"
+    # A new model must beat the champion's holdout ROC AUC by at least this much to be promoted.
+    promotion_margin: float = 0.002
+    holdout_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+    validation_fraction: float = Field(default=0.15, gt=0.0, lt=1.0)
+    seed: int = 42
+    # Batches larger than this are refused before anything is read into memory.
+    max_batch_bytes: int = Field(default=2 * 1024**3, gt=0)
+    # Code version recorded as lineage; in a cluster set it to the image digest.
+    code_version: str = ""
+
+    @cached_property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def mode(self) -> Literal["embedded", "services"]:
+        """Embedded when no tracking server is configured."""
+        return "services" if self.mlflow_tracking_uri.startswith("http") else "embedded"
+
+    @property
+    def resolved_landing_url(self) -> str:
+        return self.landing_url or str(self.home_dir / "landing")
+
+    @property
+    def resolved_data_url(self) -> str:
+        return (self.data_url or str(self.home_dir / "data")).rstrip("/")
+
+    @property
+    def dvc_remote_url(self) -> str:
+        return f"{self.resolved_data_url}/dvc"
+
+    @property
+    def catalog_url(self) -> str:
+        return f"{self.resolved_data_url}/catalog"
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{self.home_dir / 'mlflow.db'}"
+
+    @property
+    def local_artifact_root(self) -> Path:
+        return self.home_dir / "mlartifacts"
+
+    @property
+    def workspace_dir(self) -> Path:
+        """Scratch space for DVC workspaces; safe to delete, everything lives in the remote."""
+        return self.home_dir / "workspace"
+
+    def storage_options(self) -> dict[str, object]:
+        """fsspec/s3fs options for the landing and data locations (credentials from the env)."""
+        if self.s3_endpoint_url:
+            return {"client_kwargs": {"endpoint_url": self.s3_endpoint_url}}
+        return {}
+
+
+def get_settings() -> Settings:
+    """Settings as the environment says now (read anew so tests and CLIs can change it)."""
+    return Settings()

@@ -1,0 +1,45 @@
+"""Evaluate: the new version and the champion on the same holdout; the gate's decision is recorded."""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+
+from flows.contracts import DatasetVersion, EvaluationResult, TrainResult
+from flows.logic.evaluation import comparison_markdown, holdout_metrics, promotion_gate
+from flows.logic.training import split_rows
+from flows.settings import get_settings
+from flows.stages.workspace import stage_workspace
+from flows.tasks import data, model
+
+
+@flow(name="evaluate", log_prints=True)
+def evaluate(trained: TrainResult, dataset: DatasetVersion, batch_number: int) -> EvaluationResult:
+    settings = get_settings()
+    with stage_workspace("evaluate", settings) as workspace:
+        frame = data.fetch_frame(dataset.file, "dataset.parquet", workspace, settings)
+    holdout, labels = split_rows(frame, "holdout")
+    new_version = model.load_version(trained.model_name, trained.model_version, settings)
+    new = holdout_metrics(labels, model.holdout_probabilities(new_version, holdout, settings).to_numpy())
+    current = model.champion(settings)
+    champion_metrics = None
+    if current is not None:
+        champion_metrics = holdout_metrics(
+            labels, model.holdout_probabilities(current, holdout, settings).to_numpy()
+        )
+    already = current is not None and str(current.version) == trained.model_version
+    decision = promotion_gate(new, champion_metrics, settings.promotion_margin, already)
+    result = model.record_evaluation(new_version, new, current, champion_metrics, decision, settings)
+    create_markdown_artifact(
+        markdown=comparison_markdown(
+            batch_number,
+            trained.model_version,
+            new,
+            str(current.version) if current else None,
+            champion_metrics,
+            decision,
+        ),
+        key=f"evaluation-batch-{batch_number}",
+        description=f"{trained.model_name} v{trained.model_version} vs champion",
+    )
+    return result

@@ -1,0 +1,49 @@
+"""Ingest: validate landing batch N, then version it with DVC. Nothing is written for a bad batch."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+
+from flows.contracts import IngestResult, RawVersion
+from flows.settings import get_settings
+from flows.stages.workspace import stage_workspace
+from flows.tasks import data
+
+
+@flow(name="ingest", log_prints=True)
+def ingest(batch_number: int) -> IngestResult:
+    settings = get_settings()
+    logger = get_run_logger()
+    ingested = data.ingested_batches(settings)
+    data.check_order(batch_number, ingested)
+    landing = data.load_landing(batch_number, settings)
+    known = ingested.get(batch_number)
+    if known is not None and known.source_md5 == landing.md5:
+        logger.info("batch %d unchanged since ingestion (md5 %s): reusing it", batch_number, known.file.md5)
+        return _result(batch_number, ingested, reused=True)
+    if known is not None:
+        raise ValueError(
+            f"batch {batch_number} was already ingested from a file with md5 {known.source_md5}, "
+            f"but {landing.uri} now has md5 {landing.md5}: batches are immutable, "
+            "land changed data as a new batch"
+        )
+    frame = data.validate(batch_number, landing.frame)
+    with stage_workspace("ingest", settings) as workspace:
+        file = data.version_frame(frame, f"raw/batch_{batch_number:06d}.parquet", workspace, settings)
+    version = RawVersion(
+        batch_number=batch_number,
+        file=file,
+        rows=len(frame),
+        source_uri=landing.uri,
+        source_md5=landing.md5,
+    )
+    data.record_raw(version, settings)
+    return _result(batch_number, {**ingested, batch_number: version}, reused=False)
+
+
+def _result(batch_number: int, versions: dict[int, RawVersion], reused: bool) -> IngestResult:
+    return IngestResult(
+        batch_number=batch_number,
+        raw_versions=[versions[n] for n in range(1, batch_number + 1)],
+        reused=reused,
+    )

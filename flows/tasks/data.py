@@ -1,0 +1,85 @@
+"""Prefect tasks for data: load, validate, version (DVC push) and fetch (DVC pull by hash)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.adapters.catalog import Catalog
+from flows.adapters.dvc_store import DvcStore
+from flows.adapters.landing import LandingFile, read_landing_batch
+from flows.contracts import DatasetVersion, FileVersion, RawVersion
+from flows.logic.validation import BatchRejected, check_batch_order, conform, find_problems
+from flows.settings import Settings
+from flows.tasks.retry import IO_RETRIES
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def ingested_batches(settings: Settings) -> dict[int, RawVersion]:
+    """What the catalog says has been ingested."""
+    return Catalog(settings).raw_versions()
+
+
+@task(cache_policy=NO_CACHE)
+def check_order(batch_number: int, ingested: dict[int, RawVersion]) -> None:
+    problems = check_batch_order(batch_number, ingested)
+    if problems:
+        raise BatchRejected(batch_number, problems)
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def load_landing(batch_number: int, settings: Settings) -> LandingFile:
+    landing = read_landing_batch(batch_number, settings)
+    get_run_logger().info("read %s: %d rows, md5 %s", landing.uri, len(landing.frame), landing.md5)
+    return landing
+
+
+@task(cache_policy=NO_CACHE)
+def validate(batch_number: int, frame: pd.DataFrame) -> pd.DataFrame:
+    """The batch in canonical form, or BatchRejected listing every problem."""
+    problems = find_problems(frame)
+    if problems:
+        raise BatchRejected(batch_number, problems)
+    return conform(frame)
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def version_frame(
+    frame: pd.DataFrame, relative_path: str, workspace: Path, settings: Settings
+) -> FileVersion:
+    """Write the frame as Parquet in the workspace, then `dvc add` + `dvc push` it."""
+    store = DvcStore(workspace, settings)
+    target = workspace / relative_path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(target, index=False)
+    version = store.push(relative_path)
+    get_run_logger().info("pushed %s: md5 %s, %d bytes", relative_path, version.md5, version.size)
+    return version
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def fetch_frame(
+    version: FileVersion, relative_path: str, workspace: Path, settings: Settings
+) -> pd.DataFrame:
+    """`dvc pull` the file with this md5 from the remote and read it."""
+    path = DvcStore(workspace, settings).pull(version, relative_path)
+    get_run_logger().info("pulled %s by md5 %s", relative_path, version.md5)
+    return pd.read_parquet(path)
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def record_raw(version: RawVersion, settings: Settings) -> None:
+    Catalog(settings).record_raw(version)
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def find_dataset(key: str, settings: Settings) -> DatasetVersion | None:
+    return Catalog(settings).dataset(key)
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def record_dataset(version: DatasetVersion, settings: Settings) -> None:
+    Catalog(settings).record_dataset(version)

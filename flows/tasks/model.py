@@ -1,0 +1,169 @@
+"""Prefect tasks for models: train + log + register in MLflow, load versions, record decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: stage Jobs have no display
+
+import matplotlib.pyplot as plt
+import mlflow
+import mlflow.xgboost
+import pandas as pd
+import xgboost as xgb
+from mlflow.entities import Metric
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.models import infer_signature
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.adapters.tracking import connect, model_versions, version_by_alias
+from flows.contracts import EvaluationResult
+from flows.logic.evaluation import GateDecision, Metrics
+from flows.logic.training import TrainedModel, fit, predict_proba, split_rows
+from flows.settings import Settings
+from flows.tasks.retry import IO_RETRIES
+
+TRAIN_KEY_TAG = "mlops.train_key"
+GATE_TAG = "gate.decision"
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def find_trained_version(train_key: str, settings: Settings) -> ModelVersion | None:
+    """The registered version already trained from exactly these inputs, if any."""
+    client = connect(settings)
+    for version in model_versions(client, settings.model_name):
+        if version.tags.get(TRAIN_KEY_TAG) == train_key:
+            return version
+    return None
+
+
+@task(cache_policy=NO_CACHE)
+def fit_model(dataset: pd.DataFrame, params: dict[str, Any]) -> TrainedModel:
+    model = fit(dataset, params)
+    get_run_logger().info(
+        "trained: best iteration %d, valid ROC AUC %.4f", model.best_iteration, model.valid_roc_auc
+    )
+    return model
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def log_and_register(
+    model: TrainedModel,
+    dataset: pd.DataFrame,
+    run_name: str,
+    tags: dict[str, str],
+    settings: Settings,
+) -> ModelVersion:
+    """One MLflow run with params, metrics, plot and model; then one registered version.
+
+    The version is created last, in one call carrying its tags, so a failure before it leaves
+    a failed run and no version.
+    """
+    client = connect(settings)
+    x_valid, _ = split_rows(dataset, "valid")
+    example = x_valid.head(5)
+    with mlflow.start_run(run_name=run_name, tags=tags) as run:
+        mlflow.log_params({k: v for k, v in model.params.items() if k != "nthread"})
+        mlflow.log_metrics(
+            {
+                "valid_roc_auc": model.valid_roc_auc,
+                "best_iteration": model.best_iteration,
+                "train_rows": model.train_rows,
+                "valid_rows": model.valid_rows,
+            }
+        )
+        client.log_batch(
+            run.info.run_id,
+            metrics=[Metric("valid_auc_curve", v, 0, step) for step, v in enumerate(model.valid_curve)],
+        )
+        mlflow.log_figure(_importance_figure(model.booster), "feature_importance.png")
+        info = mlflow.xgboost.log_model(
+            model.booster,
+            name="model",
+            signature=infer_signature(example, predict_proba(model.booster, example)),
+            input_example=example,
+            pip_requirements=[f"xgboost=={xgb.__version__}"],
+        )
+        version = mlflow.register_model(info.model_uri, settings.model_name, tags=tags)
+        mlflow.set_tag("mlops.model_version", version.version)
+    get_run_logger().info(
+        "registered %s version %s (run %s)", settings.model_name, version.version, run.info.run_id
+    )
+    return version
+
+
+def _importance_figure(booster: xgb.Booster) -> Any:
+    fig, ax = plt.subplots(figsize=(7, 6))
+    xgb.plot_importance(
+        booster,
+        ax=ax,
+        importance_type="gain",
+        max_num_features=15,
+        show_values=False,
+        title="Feature importance (gain)",
+    )
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def load_version(model_name: str, version: str, settings: Settings) -> ModelVersion:
+    return connect(settings).get_model_version(model_name, version)
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def champion(settings: Settings) -> ModelVersion | None:
+    return version_by_alias(connect(settings), settings.model_name, settings.champion_alias)
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def holdout_probabilities(version: ModelVersion, holdout: pd.DataFrame, settings: Settings) -> pd.Series:
+    connect(settings)
+    booster = mlflow.xgboost.load_model(f"models:/{version.name}/{version.version}")
+    return pd.Series(predict_proba(booster, holdout), index=holdout.index)
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def record_evaluation(
+    version: ModelVersion,
+    new: Metrics,
+    champion_version: ModelVersion | None,
+    champion_metrics: Metrics | None,
+    decision: GateDecision,
+    settings: Settings,
+) -> EvaluationResult:
+    """The comparison, on the new version's run and as version tags."""
+    client = connect(settings)
+    metrics = new.as_dict("holdout_")
+    if champion_metrics is not None:
+        metrics |= champion_metrics.as_dict("champion_holdout_")
+    assert version.run_id is not None
+    client.log_batch(version.run_id, metrics=[Metric(k, v, 0, 0) for k, v in metrics.items()])
+    tags = {
+        GATE_TAG: "promote" if decision.promote else "keep",
+        "gate.reason": decision.reason,
+        "gate.margin": str(decision.margin),
+        "gate.champion_version": str(champion_version.version) if champion_version else "",
+        "holdout.roc_auc": f"{new.roc_auc:.6f}",
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(version.name, version.version, key, value)
+        client.set_tag(version.run_id, key, value)
+    return EvaluationResult(
+        model_name=version.name,
+        model_version=str(version.version),
+        metrics=new.as_dict(),
+        champion_version=str(champion_version.version) if champion_version else None,
+        champion_metrics=champion_metrics.as_dict() if champion_metrics else None,
+        promote=decision.promote,
+        reason=decision.reason,
+    )
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def set_champion(model_name: str, version: str, settings: Settings) -> None:
+    connect(settings).set_registered_model_alias(model_name, settings.champion_alias, version)
