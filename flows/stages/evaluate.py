@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
@@ -13,6 +15,12 @@ from flows.stages.workspace import stage_workspace
 from flows.tasks import data, model
 
 
+def artifact_key(model_name: str, batch_number: int) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
+    slug = re.sub(r"[^a-z0-9]+", "-", model_name.lower()).strip("-")
+    return f"evaluation-{slug}-batch-{batch_number}"
+
+
 @flow(name="evaluate", log_prints=True)
 def evaluate(trained: TrainResult, dataset: DatasetVersion, batch_number: int) -> EvaluationResult:
     settings = get_settings()
@@ -20,13 +28,11 @@ def evaluate(trained: TrainResult, dataset: DatasetVersion, batch_number: int) -
         frame = data.fetch_frame(dataset.file, "dataset.parquet", workspace, settings)
     holdout, labels = split_rows(frame, "holdout")
     new_version = model.load_version(trained.model_name, trained.model_version, settings)
-    new = holdout_metrics(labels, model.holdout_probabilities(new_version, holdout, settings).to_numpy())
+    new = holdout_metrics(labels, model.holdout_probabilities(new_version, holdout, settings))
     current = model.champion(settings)
     champion_metrics = None
     if current is not None:
-        champion_metrics = holdout_metrics(
-            labels, model.holdout_probabilities(current, holdout, settings).to_numpy()
-        )
+        champion_metrics = holdout_metrics(labels, model.holdout_probabilities(current, holdout, settings))
     already = current is not None and str(current.version) == trained.model_version
     decision = promotion_gate(new, champion_metrics, settings.promotion_margin, already)
     result = model.record_evaluation(new_version, new, current, champion_metrics, decision, settings)
@@ -39,7 +45,7 @@ def evaluate(trained: TrainResult, dataset: DatasetVersion, batch_number: int) -
             champion_metrics,
             decision,
         ),
-        key=f"evaluation-batch-{batch_number}",
+        key=artifact_key(trained.model_name, batch_number),
         description=f"{trained.model_name} v{trained.model_version} vs champion",
     )
     return result

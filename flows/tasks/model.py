@@ -11,6 +11,7 @@ matplotlib.use("Agg")  # headless: stage Jobs have no display
 import matplotlib.pyplot as plt
 import mlflow
 import mlflow.xgboost
+import numpy as np
 import pandas as pd
 import xgboost as xgb
 from mlflow.entities import Metric
@@ -121,10 +122,11 @@ def champion(settings: Settings) -> ModelVersion | None:
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
-def holdout_probabilities(version: ModelVersion, holdout: pd.DataFrame, settings: Settings) -> pd.Series:
+def holdout_probabilities(version: ModelVersion, holdout: pd.DataFrame, settings: Settings) -> np.ndarray:
+    """The registered version's predictions, loaded from the registry as any consumer would."""
     connect(settings)
     booster = mlflow.xgboost.load_model(f"models:/{version.name}/{version.version}")
-    return pd.Series(predict_proba(booster, holdout), index=holdout.index)
+    return predict_proba(booster, holdout)
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)

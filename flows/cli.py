@@ -1,0 +1,196 @@
+"""The `mlops` command: run the pipeline on batches, land demo data, trace a model's lineage."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from flows.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # the pipeline imports Prefect, MLflow and XGBoost: load them only when needed
+    from flows.contracts import PipelineSummary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mlops", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run training_pipeline on batches, in order")
+    run.add_argument("--batches", type=positive_int, nargs="+", default=[1, 2, 3])
+    run.add_argument(
+        "--demo-rows",
+        type=positive_int,
+        default=20_000,
+        help="rows of each demo batch landed when the landing location lacks it",
+    )
+    run.add_argument("--no-demo", action="store_true", help="never land demo data")
+
+    generate = commands.add_parser("generate", help="land deterministic demo batches")
+    generate.add_argument("--batches", type=positive_int, nargs="+", default=[1, 2, 3])
+    generate.add_argument("--rows", type=positive_int, default=20_000)
+    generate.add_argument("--label-noise", type=float, default=0.0)
+    generate.add_argument("--format", choices=("csv", "parquet"), default="csv")
+
+    lineage = commands.add_parser("lineage", help="where a model version came from")
+    lineage.add_argument("model", help="NAME@ALIAS or NAME/VERSION (e.g. loan-default-xgb@champion)")
+
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    try:
+        if args.command == "run":
+            return run_batches(args.batches, None if args.no_demo else args.demo_rows, settings)
+        if args.command == "generate":
+            for batch in args.batches:
+                print(land_demo_batch(batch, args.rows, args.label_noise, args.format, settings))
+            return 0
+        return show_lineage(args.model, settings)
+    except KeyboardInterrupt:
+        return 130
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1, with a clear message otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def land_demo_batch(batch: int, rows: int, label_noise: float, fmt: str, settings: Settings) -> str:
+    """Write demo batch `batch` into the landing location; returns its URI."""
+    from flows.adapters.landing import landing_uri
+    from flows.adapters.objectstore import open_fs
+    from flows.logic.demo import generate_batch
+
+    frame = generate_batch(batch, rows, seed=settings.seed, label_noise=label_noise)
+    base = settings.resolved_landing_url
+    fs, root = open_fs(base, settings)
+    fs.makedirs(root, exist_ok=True)
+    name = f"batch_{batch}.{fmt}"
+    with fs.open(f"{root.rstrip('/')}/{name}", "wb") as handle:
+        if fmt == "csv":
+            frame.to_csv(handle, index=False)
+        else:
+            frame.to_parquet(handle, index=False)
+    return landing_uri(base, name)
+
+
+def missing_landing_batches(batches: Sequence[int], settings: Settings) -> list[int]:
+    from flows.adapters.landing import SUFFIXES
+    from flows.adapters.objectstore import open_fs
+
+    fs, root = open_fs(settings.resolved_landing_url, settings)
+    return [b for b in batches if not any(fs.exists(f"{root.rstrip('/')}/batch_{b}{s}") for s in SUFFIXES)]
+
+
+def run_batches(batches: Sequence[int], demo_rows: int | None, settings: Settings) -> int:
+    from flows.training_flow import training_pipeline
+
+    if demo_rows is not None:
+        for batch in missing_landing_batches(batches, settings):
+            uri = land_demo_batch(batch, demo_rows, 0.0, "csv", settings)
+            print(f"landed demo batch {batch} ({demo_rows} rows) at {uri}", flush=True)
+    summaries: list[PipelineSummary] = []
+    for position, batch in enumerate(batches, 1):
+        print(f"\n=== [{position}/{len(batches)}] training_pipeline(batch_number={batch}) ===", flush=True)
+        try:
+            summaries.append(training_pipeline(batch))
+        except Exception as exc:
+            print_summary(summaries, settings)
+            print(f"\nbatch {batch} failed: {exc}", file=sys.stderr)
+            return 1
+    print_summary(summaries, settings)
+    return 0
+
+
+def print_summary(summaries: Sequence[PipelineSummary], settings: Settings) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{settings.model_name}: training runs")
+    for column in ("batch", "rows", "raw data md5", "dataset md5", "model version", "ROC AUC", "champion?"):
+        table.add_column(column)
+    for s in summaries:
+        table.add_row(
+            str(s.batch_number),
+            str(s.rows),
+            s.raw_md5,
+            s.dataset_md5,
+            s.model_version,
+            f"{s.roc_auc:.4f}",
+            "yes" if s.is_champion else f"no (v{s.champion_version})",
+        )
+    console = Console()
+    console.print(table)
+    if settings.mode == "embedded":
+        console.print(
+            "Open the results:\n"
+            "  Prefect UI: make ui-prefect   (http://127.0.0.1:4200)\n"
+            "  MLflow UI:  make ui-mlflow    (http://127.0.0.1:5000)\n"
+            f"  Lineage:    uv run mlops lineage {settings.model_name}@{settings.champion_alias}"
+        )
+
+
+def parse_model_ref(ref: str) -> tuple[str, str | None, str | None]:
+    """'name@alias' or 'name/version' -> (name, alias, version)."""
+    if "@" in ref:
+        name, alias = ref.split("@", 1)
+        if name and alias:
+            return name, alias, None
+    elif "/" in ref:
+        name, version = ref.rsplit("/", 1)
+        if name and version.isdigit():
+            return name, None, version
+    raise ValueError(f"expected NAME@ALIAS or NAME/VERSION, got {ref!r}")
+
+
+def show_lineage(ref: str, settings: Settings) -> int:
+    from flows.adapters.tracking import connect
+    from flows.logic.lineage import missing_lineage
+
+    try:
+        name, alias, version = parse_model_ref(ref)
+    except ValueError as exc:
+        print(f"mlops lineage: {exc}", file=sys.stderr)
+        return 2
+    client = connect(settings)
+    try:
+        mv = (
+            client.get_model_version_by_alias(name, alias)
+            if alias
+            else client.get_model_version(name, version or "")
+        )
+    except Exception as exc:
+        print(f"mlops lineage: no model version {ref}: {exc}", file=sys.stderr)
+        return 1
+    tags = dict(mv.tags or {})
+    rows = [
+        ("model", f"{mv.name} version {mv.version}" + (f" (@{alias})" if alias else "")),
+        ("aliases", ", ".join(mv.aliases or []) or "-"),
+        ("batch", tags.get("lineage.batch_number", "?")),
+        ("trained on batches", tags.get("lineage.batches", "?")),
+        ("raw data md5 (batch:md5)", tags.get("lineage.raw_md5s", "?")),
+        ("dataset md5", tags.get("lineage.dataset_md5", "?")),
+        ("code version", tags.get("lineage.code_version", "?")),
+        ("prefect flow run (train)", tags.get("lineage.prefect_flow_run_id", "?")),
+        ("prefect pipeline run", tags.get("lineage.prefect_pipeline_run_id", "?")),
+        ("mlflow run", mv.run_id or "?"),
+        ("gate", f"{tags.get('gate.decision', '?')}: {tags.get('gate.reason', '')}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key.ljust(width)}  {value}")
+    missing = missing_lineage(tags)
+    if missing:
+        print(f"incomplete lineage: missing {', '.join(missing)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Batches 1 -> 2 -> 3 through the real stack: MinIO (DVC remote), MLflow server, Prefect API."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow.pyfunc
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+from flows.adapters.catalog import Catalog
+from flows.contracts import PipelineSummary
+from flows.logic.demo import generate_batch
+from flows.logic.features import FEATURE_COLUMNS, prepare_dataset
+from flows.logic.lineage import missing_lineage
+from flows.logic.validation import conform
+from flows.stages.evaluate import artifact_key
+from flows.training_flow import training_pipeline
+from tests.integration.conftest import DATA_BUCKET, Platform
+from tests.integration.helpers import land_frame, registry_state, remote_objects
+
+ROWS = 2500
+
+
+@pytest.fixture(scope="module")
+def three_batches(module_platform: Platform) -> tuple[Platform, list[PipelineSummary]]:
+    platform = module_platform
+    for batch in (1, 2, 3):
+        land_frame(platform, batch, generate_batch(batch, ROWS), fmt="parquet" if batch == 2 else "csv")
+    return platform, [training_pipeline(batch) for batch in (1, 2, 3)]
+
+
+def dvc_pull_into_empty_dir(platform: Platform, md5: str, size: int, workdir: Path) -> bytes:
+    """Plain `dvc` commands in a new directory, knowing only the remote and the hash."""
+    workdir.mkdir()
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    dvc = [sys.executable, "-m", "dvc"]
+
+    def run(*args: str) -> None:
+        subprocess.run([*dvc, *args], cwd=workdir, env=env, check=True, capture_output=True)
+
+    run("init", "--no-scm")
+    run("remote", "add", "-d", "store", f"s3://{DATA_BUCKET}/{platform.data_prefix}/dvc")
+    run("remote", "modify", "store", "endpointurl", platform.minio.endpoint)
+    (workdir / "data.parquet.dvc").write_text(
+        f"outs:\n- md5: {md5}\n  size: {size}\n  hash: md5\n  path: data.parquet\n"
+    )
+    run("pull", "data.parquet.dvc")
+    return (workdir / "data.parquet").read_bytes()
+
+
+def test_three_batches_give_three_versions_with_lineage(
+    three_batches: tuple[Platform, list[PipelineSummary]], tmp_path: Path
+) -> None:
+    platform, summaries = three_batches
+    client = MlflowClient(platform.tracking_uri, platform.tracking_uri)
+    versions, _ = registry_state(platform)
+    assert versions == ["1", "2", "3"]
+    assert [s.rows for s in summaries] == [ROWS, 2 * ROWS, 3 * ROWS]
+    datasets = {d.file.md5: d for d in Catalog(platform.settings).datasets()}
+    raws = Catalog(platform.settings).raw_versions()
+    for batch, summary in enumerate(summaries, 1):
+        version = client.get_model_version(platform.settings.model_name, summary.model_version)
+        tags = version.tags
+        assert missing_lineage(tags) == []
+        assert tags["lineage.dataset_md5"] == summary.dataset_md5
+        assert tags["lineage.batches"] == ",".join(str(n) for n in range(1, batch + 1))
+        assert tags["lineage.raw_md5s"].split(",") == [f"{n}:{raws[n].file.md5}" for n in range(1, batch + 1)]
+        # The exact dataset the model trained on comes back from MinIO by its hash alone ...
+        dataset = datasets[summary.dataset_md5]
+        data = dvc_pull_into_empty_dir(platform, dataset.file.md5, dataset.file.size, tmp_path / f"b{batch}")
+        assert hashlib.md5(data).hexdigest() == tags["lineage.dataset_md5"]
+        # ... and is what the pure functions make of the landed batches.
+        pulled = pd.read_parquet(Path(tmp_path / f"b{batch}" / "data.parquet"))
+        expected = prepare_dataset(
+            [conform(generate_batch(n, ROWS)) for n in range(1, batch + 1)],
+            platform.settings.holdout_fraction,
+            platform.settings.validation_fraction,
+            platform.settings.seed,
+        )
+        pd.testing.assert_frame_equal(pulled, expected)
+
+
+def test_runs_carry_params_metrics_model_and_plot(
+    three_batches: tuple[Platform, list[PipelineSummary]],
+) -> None:
+    platform, summaries = three_batches
+    client = MlflowClient(platform.tracking_uri, platform.tracking_uri)
+    for summary in summaries:
+        version = client.get_model_version(platform.settings.model_name, summary.model_version)
+        assert version.run_id
+        run = client.get_run(version.run_id)
+        assert run.data.params["max_depth"] and run.data.params["seed"] == "42"
+        for metric in ("valid_roc_auc", "holdout_roc_auc", "holdout_log_loss", "holdout_accuracy"):
+            assert metric in run.data.metrics
+        assert run.data.metrics["holdout_roc_auc"] == pytest.approx(summary.roc_auc)
+        artifacts = {a.path for a in client.list_artifacts(version.run_id)}
+        assert "feature_importance.png" in artifacts
+        loaded = mlflow.pyfunc.load_model(f"models:/{platform.settings.model_name}/{summary.model_version}")
+        assert loaded.metadata.get_input_schema().input_names() == list(FEATURE_COLUMNS)
+        assert loaded.metadata.load_input_example() is not None
+
+
+def test_champion_follows_the_gate(three_batches: tuple[Platform, list[PipelineSummary]]) -> None:
+    platform, summaries = three_batches
+    client = MlflowClient(platform.tracking_uri, platform.tracking_uri)
+    champion: str | None = None
+    for summary in summaries:
+        tags = client.get_model_version(platform.settings.model_name, summary.model_version).tags
+        if tags["gate.decision"] == "promote":
+            champion = summary.model_version
+        assert summary.champion_version == champion
+    assert summaries[0].is_champion  # the first model always becomes champion
+    assert registry_state(platform)[1] == champion
+
+
+def test_evaluation_is_a_prefect_artifact(three_batches: tuple[Platform, list[PipelineSummary]]) -> None:
+    platform, summaries = three_batches
+    key = artifact_key(platform.settings.model_name, 3)
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    assert len(artifacts) == 1
+    assert f"# Evaluation of version {summaries[2].model_version} (batch 3)" in str(artifacts[0].data)
+    assert "| roc_auc |" in str(artifacts[0].data)
+
+
+def test_rerun_with_unchanged_inputs_recomputes_nothing(
+    three_batches: tuple[Platform, list[PipelineSummary]],
+) -> None:
+    platform, summaries = three_batches
+    objects_before, registry_before = remote_objects(platform), registry_state(platform)
+    runs_before = MlflowClient(platform.tracking_uri).search_runs(
+        [
+            MlflowClient(platform.tracking_uri)
+            .get_experiment_by_name(platform.settings.experiment_name)
+            .experiment_id
+        ]
+    )
+    again = training_pipeline(3)
+    assert again.reused
+    assert (again.dataset_md5, again.model_version) == (summaries[2].dataset_md5, summaries[2].model_version)
+    assert remote_objects(platform) == objects_before
+    assert registry_state(platform) == registry_before
+    client = MlflowClient(platform.tracking_uri)
+    runs_after = client.search_runs(
+        [client.get_experiment_by_name(platform.settings.experiment_name).experiment_id]
+    )
+    assert len(runs_after) == len(runs_before)

@@ -1,0 +1,30 @@
+"""CLI argument handling (no services)."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from flows.cli import main, parse_model_ref, positive_int
+
+
+def test_model_refs() -> None:
+    assert parse_model_ref("m@champion") == ("m", "champion", None)
+    assert parse_model_ref("my/model/3") == ("my/model", None, "3")
+    for bad in ("m", "m@", "@a", "m/x"):
+        with pytest.raises(ValueError, match="NAME@ALIAS or NAME/VERSION"):
+            parse_model_ref(bad)
+
+
+@pytest.mark.parametrize("text", ["0", "-2", "1.5", "two", ""])
+def test_batch_numbers_must_be_positive_integers(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="positive integer"):
+        positive_int(text)
+
+
+def test_run_rejects_a_text_batch_before_doing_anything(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--batches", "x"])
+    assert exit_info.value.code == 2
+    assert "must be a positive integer, got 'x'" in capsys.readouterr().err

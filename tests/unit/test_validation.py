@@ -1,0 +1,139 @@
+"""Every validation rule, each with a passing and a failing case."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flows.logic.demo import generate_batch
+from flows.logic.schema import COLUMN_NAMES
+from flows.logic.validation import BatchRejected, check_batch_order, conform, find_problems
+
+
+@pytest.fixture
+def batch() -> pd.DataFrame:
+    return generate_batch(1, 50)
+
+
+def test_demo_batch_is_valid(batch: pd.DataFrame) -> None:
+    assert find_problems(batch) == []
+
+
+def test_missing_column_is_named(batch: pd.DataFrame) -> None:
+    assert find_problems(batch.drop(columns=["credit_score"])) == ["missing columns: credit_score"]
+
+
+def test_unexpected_column_is_named(batch: pd.DataFrame) -> None:
+    assert find_problems(batch.assign(extra=1)) == ["unexpected columns: extra"]
+
+
+def test_duplicated_column_is_named(batch: pd.DataFrame) -> None:
+    doubled = pd.concat([batch, batch[["age"]]], axis=1)
+    assert find_problems(doubled) == ["duplicated columns: age"]
+
+
+def test_empty_batch_is_rejected(batch: pd.DataFrame) -> None:
+    assert find_problems(batch.iloc[0:0]) == ["batch is empty (no rows)"]
+
+
+def test_text_in_numeric_column_is_a_dtype_problem(batch: pd.DataFrame) -> None:
+    bad = batch.astype({"annual_income": object})
+    bad.loc[3, "annual_income"] = "lots"
+    assert find_problems(bad) == ["column 'annual_income' must be numeric, got dtype object"]
+
+
+def test_fractional_value_in_integer_column(batch: pd.DataFrame) -> None:
+    bad = batch.astype({"age": "float64"})
+    bad.loc[0, "age"] = 30.5
+    assert find_problems(bad) == ["column 'age' must hold whole numbers, got dtype float64"]
+
+
+def test_whole_floats_are_accepted_for_integer_columns(batch: pd.DataFrame) -> None:
+    assert find_problems(batch.astype({"age": "float64"})) == []
+
+
+def test_label_nulls_are_counted(batch: pd.DataFrame) -> None:
+    bad = batch.astype({"defaulted": "float64"})
+    bad.loc[[1, 2], "defaulted"] = np.nan
+    assert find_problems(bad) == ["label 'defaulted' has 2 null value(s)"]
+
+
+def test_feature_nulls_are_counted(batch: pd.DataFrame) -> None:
+    bad = batch.copy()
+    bad.loc[5, "purpose"] = None
+    assert find_problems(bad) == ["column 'purpose' has 1 null value(s)"]
+
+
+def test_out_of_range_value_is_reported_with_an_example(batch: pd.DataFrame) -> None:
+    bad = batch.copy()
+    bad.loc[0, "age"] = 150
+    assert find_problems(bad) == ["column 'age' has 1 value(s) outside [18, 100] (e.g. 150)"]
+
+
+def test_label_outside_zero_one(batch: pd.DataFrame) -> None:
+    bad = batch.copy()
+    bad.loc[0, "defaulted"] = 2
+    assert find_problems(bad) == ["label 'defaulted' has 1 value(s) outside {0, 1} (e.g. 2)"]
+
+
+def test_infinite_value(batch: pd.DataFrame) -> None:
+    bad = batch.copy()
+    bad.loc[0, "debt_to_income"] = np.inf
+    assert find_problems(bad) == ["column 'debt_to_income' has 1 infinite value(s)"]
+
+
+def test_unknown_category(batch: pd.DataFrame) -> None:
+    bad = batch.copy()
+    bad.loc[0, "home_ownership"] = "CASTLE"
+    problems = find_problems(bad)
+    assert len(problems) == 1
+    assert problems[0].startswith("column 'home_ownership' has unknown value(s) 'CASTLE'")
+
+
+def test_duplicate_ids(batch: pd.DataFrame) -> None:
+    bad = batch.copy()
+    bad.loc[1, "application_id"] = bad.loc[0, "application_id"]
+    assert find_problems(bad) == [
+        f"1 duplicate application_id value(s) (e.g. {bad.loc[0, 'application_id']})"
+    ]
+
+
+def test_boolean_column_is_not_numeric(batch: pd.DataFrame) -> None:
+    bad = batch.assign(defaulted=batch["defaulted"].astype(bool))
+    assert find_problems(bad) == ["label 'defaulted' must be numeric, got dtype bool"]
+
+
+def test_all_problems_are_listed_not_just_the_first(batch: pd.DataFrame) -> None:
+    bad = batch.copy()
+    bad.loc[0, "age"] = 5
+    bad.loc[0, "credit_score"] = 9000
+    assert len(find_problems(bad)) == 2
+
+
+@pytest.mark.parametrize("number", [0, -1, True, 1.5])
+def test_batch_number_must_be_a_positive_integer(number: object) -> None:
+    assert check_batch_order(number, []) == [  # type: ignore[arg-type]
+        f"batch_number must be a positive integer, got {number!r}"
+    ]
+
+
+def test_batches_are_ingested_in_order() -> None:
+    assert check_batch_order(1, []) == []
+    assert check_batch_order(2, [1]) == []
+    assert check_batch_order(2, [1, 2]) == []  # re-ingestion
+    assert check_batch_order(3, [1]) == ["batch 3 cannot be ingested before batch 2 (ingested so far: [1])"]
+
+
+def test_rejection_message_lists_the_problems() -> None:
+    exc = BatchRejected(4, ["a", "b"])
+    assert str(exc) == "batch 4 rejected: a; b"
+
+
+def test_conform_orders_columns_and_does_not_mutate(batch: pd.DataFrame) -> None:
+    shuffled = batch[list(reversed(batch.columns))].astype({"age": "float64"})
+    before = shuffled.copy()
+    out = conform(shuffled)
+    assert tuple(out.columns) == COLUMN_NAMES
+    assert out["age"].dtype == np.int64
+    pd.testing.assert_frame_equal(shuffled, before)
