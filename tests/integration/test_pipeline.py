@@ -131,25 +131,22 @@ def test_evaluation_is_a_prefect_artifact(three_batches: tuple[Platform, list[Pi
     assert "| roc_auc |" in str(artifacts[0].data)
 
 
+def run_count(platform: Platform) -> int:
+    client = MlflowClient(platform.tracking_uri)
+    experiment = client.get_experiment_by_name(platform.settings.experiment_name)
+    assert experiment is not None
+    return len(client.search_runs([experiment.experiment_id]))
+
+
 def test_rerun_with_unchanged_inputs_recomputes_nothing(
     three_batches: tuple[Platform, list[PipelineSummary]],
 ) -> None:
     platform, summaries = three_batches
     objects_before, registry_before = remote_objects(platform), registry_state(platform)
-    runs_before = MlflowClient(platform.tracking_uri).search_runs(
-        [
-            MlflowClient(platform.tracking_uri)
-            .get_experiment_by_name(platform.settings.experiment_name)
-            .experiment_id
-        ]
-    )
+    runs_before = run_count(platform)
     again = training_pipeline(3)
     assert again.reused
     assert (again.dataset_md5, again.model_version) == (summaries[2].dataset_md5, summaries[2].model_version)
     assert remote_objects(platform) == objects_before
     assert registry_state(platform) == registry_before
-    client = MlflowClient(platform.tracking_uri)
-    runs_after = client.search_runs(
-        [client.get_experiment_by_name(platform.settings.experiment_name).experiment_id]
-    )
-    assert len(runs_after) == len(runs_before)
+    assert run_count(platform) == runs_before

@@ -92,10 +92,10 @@ def test_unknown_category(batch: pd.DataFrame) -> None:
 
 
 def test_duplicate_ids(batch: pd.DataFrame) -> None:
-    bad = batch.copy()
-    bad.loc[1, "application_id"] = bad.loc[0, "application_id"]
-    assert find_problems(bad) == [
-        f"1 duplicate application_id value(s) (e.g. {bad.loc[0, 'application_id']})"
+    ids = batch["application_id"].to_numpy(copy=True)
+    ids[1] = ids[0]
+    assert find_problems(batch.assign(application_id=ids)) == [
+        f"1 duplicate application_id value(s) (e.g. {ids[0]})"
     ]
 
 

@@ -1,0 +1,77 @@
+# The verbs people type. Tool versions are pinned here, in one place.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+UV_VERSION    := 0.13.9
+# MinIO ships source only; this pseudo-version is the master commit of 2026-02-12 (7aac2a2c5b7c).
+MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+
+BIN := $(CURDIR)/bin
+export PATH := $(BIN):$(PATH)
+# uv from PATH if present, else the one `make` bootstraps with pip.
+UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+RUN := $(UV) run --frozen
+
+# Embedded runs keep Prefect's history next to the rest of the local state, so the UI shows it.
+export PREFECT_HOME ?= $(CURDIR)/.mlops/prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export DVC_NO_ANALYTICS ?= 1
+
+BATCHES ?= 1 2 3
+ROWS    ?= 20000
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+.PHONY: uv
+uv:
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.synced: pyproject.toml uv.lock | uv
+	$(UV) sync --frozen
+	@touch $@
+
+.PHONY: venv
+venv: .venv/.synced ## install the locked Python dependencies into .venv
+
+.PHONY: tools
+tools: $(if $(shell command -v minio 2>/dev/null),,$(BIN)/minio) ## build pinned binaries (MinIO) into bin/
+
+$(BIN)/minio:
+	@mkdir -p $(BIN)
+	@echo "building MinIO $(MINIO_VERSION) from source (a few minutes the first time)"
+	GOBIN=$(BIN) GOFLAGS=-buildvcs=false go install github.com/minio/minio@$(MINIO_VERSION)
+
+.PHONY: run
+run: venv ## run the pipeline on batches 1 2 3, embedded (no servers): BATCHES=..., ROWS=...
+	$(RUN) mlops run --batches $(BATCHES) --demo-rows $(ROWS)
+
+.PHONY: test
+test: venv tools ## all tests: unit, then integration against real MinIO, MLflow and Prefect
+	$(RUN) pytest tests/unit
+	$(RUN) pytest tests/integration
+
+.PHONY: lint
+lint: venv ## ruff and mypy, as CI runs them
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+
+.PHONY: format
+format: venv ## apply ruff's fixes and formatting
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+.PHONY: ui-prefect
+ui-prefect: venv ## Prefect UI on the embedded runs: http://127.0.0.1:4200
+	$(RUN) prefect server start --host 127.0.0.1 --port 4200
+
+.PHONY: ui-mlflow
+ui-mlflow: venv ## MLflow UI on the embedded runs: http://127.0.0.1:5000
+	$(RUN) mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.mlops/mlflow.db --host 127.0.0.1 --port 5000
+
+.PHONY: clean
+clean: ## forget the embedded state (.mlops): data, runs, models
+	rm -rf .mlops
