@@ -114,7 +114,7 @@ def print_summary(summaries: Sequence[PipelineSummary], settings: Settings) -> N
 
     table = Table(title=f"{settings.model_name}: training runs")
     for column in ("batch", "rows", "raw data md5", "dataset md5", "model version", "ROC AUC", "champion?"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=True)
     for s in summaries:
         table.add_row(
             str(s.batch_number),
@@ -125,7 +125,7 @@ def print_summary(summaries: Sequence[PipelineSummary], settings: Settings) -> N
             f"{s.roc_auc:.4f}",
             "yes" if s.is_champion else f"no (v{s.champion_version})",
         )
-    console = Console()
+    console = Console(width=max(Console().width, 120))
     console.print(table)
     if settings.mode == "embedded":
         console.print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import matplotlib
@@ -26,6 +27,9 @@ from flows.logic.evaluation import GateDecision, Metrics
 from flows.logic.training import TrainedModel, fit, predict_proba, split_rows
 from flows.settings import Settings
 from flows.tasks.retry import IO_RETRIES
+
+# uv-made environments have no pip; MLflow warns about that on every logged model.
+logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
 
 TRAIN_KEY_TAG = "mlops.train_key"
 GATE_TAG = "gate.decision"
