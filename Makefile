@@ -50,7 +50,7 @@ run: venv ## run the pipeline on batches 1 2 3, embedded (no servers): BATCHES=.
 
 .PHONY: test
 test: venv tools ## all tests: unit, then integration against real MinIO, MLflow and Prefect
-	$(RUN) pytest tests/unit
+	$(RUN) pytest tests/unit tests/contract
 	$(RUN) pytest tests/integration
 
 .PHONY: lint
@@ -63,6 +63,31 @@ lint: venv ## ruff and mypy, as CI runs them
 format: venv ## apply ruff's fixes and formatting
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
+
+SERVICES_ENV := $(CURDIR)/.mlops/services/env.sh
+WITH_SERVICES = set -a && source $(SERVICES_ENV) && set +a &&
+BATCH ?= 1
+
+.PHONY: up
+up: venv tools ## start local services: Prefect :4200, MLflow :5000, MinIO :9000, a process worker
+	$(RUN) mlops up
+
+.PHONY: down
+down: ## stop exactly what `make up` started
+	@if [ -d .venv ]; then $(RUN) mlops down; fi
+
+.PHONY: deploy-flows
+deploy-flows: venv ## register the pipeline and stage deployments (prefect.yaml) on the running Prefect
+	@test -f $(SERVICES_ENV) || { echo "no local services: run 'make up' first"; exit 1; }
+	$(WITH_SERVICES) $(RUN) prefect --no-prompt deploy --all
+
+.PHONY: trigger
+trigger: venv ## run the deployed pipeline on one batch and wait for it: BATCH=N
+	@test -f $(SERVICES_ENV) || { echo "no local services: run 'make up' first"; exit 1; }
+	@[[ "$(BATCH)" =~ ^[1-9][0-9]*$$ ]] || { echo "BATCH must be a positive integer, got '$(BATCH)'"; exit 2; }
+	$(WITH_SERVICES) $(RUN) mlops generate --batches $(BATCH) --rows $(ROWS) --if-missing
+	$(WITH_SERVICES) $(RUN) prefect deployment run "ML Training Pipeline/ml-pipeline" \
+	  --param batch_number=$(BATCH) --watch
 
 .PHONY: ui-prefect
 ui-prefect: venv ## Prefect UI on the embedded runs: http://127.0.0.1:4200

@@ -32,9 +32,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     generate.add_argument("--rows", type=positive_int, default=20_000)
     generate.add_argument("--label-noise", type=float, default=0.0)
     generate.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    generate.add_argument(
+        "--if-missing", action="store_true", help="skip batches already in the landing location"
+    )
 
     lineage = commands.add_parser("lineage", help="where a model version came from")
     lineage.add_argument("model", help="NAME@ALIAS or NAME/VERSION (e.g. loan-default-xgb@champion)")
+
+    commands.add_parser("up", help="start MinIO, MLflow, Prefect server and a process worker (idempotent)")
+    commands.add_parser("down", help="stop what `mlops up` started")
 
     args = parser.parse_args(argv)
     settings = get_settings()
@@ -42,9 +48,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return run_batches(args.batches, None if args.no_demo else args.demo_rows, settings)
         if args.command == "generate":
-            for batch in args.batches:
+            batches = missing_landing_batches(args.batches, settings) if args.if_missing else args.batches
+            for batch in batches:
                 print(land_demo_batch(batch, args.rows, args.label_noise, args.format, settings))
             return 0
+        if args.command == "up":
+            return services_up(settings)
+        if args.command == "down":
+            return services_down(settings)
         return show_lineage(args.model, settings)
     except KeyboardInterrupt:
         return 130
@@ -134,6 +145,29 @@ def print_summary(summaries: Sequence[PipelineSummary], settings: Settings) -> N
             "  MLflow UI:  make ui-mlflow    (http://127.0.0.1:5000)\n"
             f"  Lineage:    uv run mlops lineage {settings.model_name}@{settings.champion_alias}"
         )
+
+
+def services_up(settings: Settings) -> int:
+    from flows.local_services import LocalServices
+
+    local = LocalServices(settings.home_dir / "services")
+    print(f"starting local services (logs and pid files in {local.root}) ...", flush=True)
+    pids = local.up()
+    print("running: " + ", ".join(f"{name} (pid {pid})" for name, pid in pids.items()))
+    print(f"  Prefect UI  http://127.0.0.1:{local.ports.prefect}")
+    print(f"  MLflow UI   {local.mlflow_url}")
+    print(f"  MinIO       {local.minio_url} (console http://127.0.0.1:{local.ports.minio_console})")
+    print(f"Point a shell at them: source {local.root / 'env.sh'}")
+    print("Next: make deploy-flows && make trigger BATCH=1")
+    return 0
+
+
+def services_down(settings: Settings) -> int:
+    from flows.local_services import LocalServices
+
+    stopped = LocalServices(settings.home_dir / "services").down()
+    print("stopped: " + (", ".join(stopped) or "nothing was running"))
+    return 0
 
 
 def parse_model_ref(ref: str) -> tuple[str, str | None, str | None]:

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+import os
+import socket
+
+from pydantic import BaseModel, Field
+
+
+class StageResult(BaseModel):
+    """What every stage returns; `host`/`pid` say where it ran (each stage is its own process)."""
+
+    host: str = Field(default_factory=socket.gethostname)
+    pid: int = Field(default_factory=os.getpid)
 
 
 class FileVersion(BaseModel):
@@ -20,7 +30,7 @@ class RawVersion(BaseModel):
     source_md5: str
 
 
-class IngestResult(BaseModel):
+class IngestResult(StageResult):
     batch_number: int
     raw_versions: list[RawVersion]  # batches 1..N, in order
     reused: bool
@@ -35,12 +45,13 @@ class DatasetVersion(BaseModel):
     holdout_rows: int
 
 
-class PrepareResult(BaseModel):
+class PrepareResult(StageResult):
     dataset: DatasetVersion
     reused: bool
+    pulled_md5s: list[str] = []  # what this stage fetched from the DVC remote
 
 
-class TrainResult(BaseModel):
+class TrainResult(StageResult):
     run_id: str
     model_name: str
     model_version: str
@@ -48,9 +59,10 @@ class TrainResult(BaseModel):
     best_iteration: int
     valid_roc_auc: float
     reused: bool
+    pulled_md5s: list[str] = []
 
 
-class EvaluationResult(BaseModel):
+class EvaluationResult(StageResult):
     model_name: str
     model_version: str
     metrics: dict[str, float]
@@ -58,16 +70,17 @@ class EvaluationResult(BaseModel):
     champion_metrics: dict[str, float] | None
     promote: bool
     reason: str
+    pulled_md5s: list[str] = []
 
 
-class PromotionResult(BaseModel):
+class PromotionResult(StageResult):
     model_name: str
     model_version: str
     promoted: bool
     champion_version: str | None
 
 
-class PipelineSummary(BaseModel):
+class PipelineSummary(StageResult):
     batch_number: int
     rows: int
     raw_md5: str
@@ -77,3 +90,4 @@ class PipelineSummary(BaseModel):
     champion_version: str | None
     is_champion: bool
     reused: bool
+    stage_processes: dict[str, str]  # stage -> "host:pid"

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     seed: int = 42
     # Batches larger than this are refused before anything is read into memory.
     max_batch_bytes: int = Field(default=2 * 1024**3, gt=0)
+    # How the pipeline launches stages: "inline" (subflows in this process), "deployments" (each
+    # stage its own flow run on the work pool), or "auto" (deployments when the pipeline itself runs
+    # from a deployment).
+    stage_runner: Literal["auto", "inline", "deployments"] = "auto"
     # Code version recorded as lineage; in a cluster set it to the image digest.
     code_version: str = ""
 
@@ -66,6 +70,11 @@ class Settings(BaseSettings):
     @property
     def catalog_url(self) -> str:
         return f"{self.resolved_data_url}/catalog"
+
+    @property
+    def stage_results_url(self) -> str:
+        """Where a stage run from a deployment leaves its (small) result for the pipeline."""
+        return f"{self.resolved_data_url}/stage-results"
 
     @property
     def resolved_tracking_uri(self) -> str:

@@ -14,11 +14,20 @@ if __package__ in (None, ""):  # run as a script: make the `flows` package impor
 
 from prefect import flow
 
-from flows.contracts import PipelineSummary
+from flows.contracts import (
+    EvaluationResult,
+    IngestResult,
+    PipelineSummary,
+    PrepareResult,
+    PromotionResult,
+    TrainResult,
+)
+from flows.settings import get_settings
 from flows.stages.evaluate import evaluate
 from flows.stages.ingest import ingest
 from flows.stages.prepare import prepare
 from flows.stages.promote import promote
+from flows.stages.runner import publish, run_stage
 from flows.stages.train import train
 
 PIPELINE_NAME = "ML Training Pipeline"
@@ -26,12 +35,29 @@ PIPELINE_NAME = "ML Training Pipeline"
 
 @flow(name=PIPELINE_NAME, log_prints=True)
 def training_pipeline(batch_number: int) -> PipelineSummary:
-    ingested = ingest(batch_number)
-    prepared = prepare(ingested.raw_versions)
-    trained = train(prepared.dataset, batch_number)
-    evaluation = evaluate(trained, prepared.dataset, batch_number)
-    promotion = promote(evaluation)
-    return PipelineSummary(
+    """Each stage runs in turn (inline, or as its own flow run on the work pool); a failed stage
+    fails the pipeline with that stage's error and nothing after it runs."""
+    settings = get_settings()
+    ingested = run_stage(ingest, IngestResult, settings, batch_number=batch_number)
+    prepared = run_stage(prepare, PrepareResult, settings, raw_versions=ingested.raw_versions)
+    trained = run_stage(train, TrainResult, settings, dataset=prepared.dataset, batch_number=batch_number)
+    evaluation = run_stage(
+        evaluate,
+        EvaluationResult,
+        settings,
+        trained=trained,
+        dataset=prepared.dataset,
+        batch_number=batch_number,
+    )
+    promotion = run_stage(promote, PromotionResult, settings, evaluation=evaluation)
+    stages = {
+        "ingest": ingested,
+        "prepare": prepared,
+        "train": trained,
+        "evaluate": evaluation,
+        "promote": promotion,
+    }
+    summary = PipelineSummary(
         batch_number=batch_number,
         rows=prepared.dataset.rows,
         raw_md5=ingested.raw_versions[-1].file.md5,
@@ -41,7 +67,9 @@ def training_pipeline(batch_number: int) -> PipelineSummary:
         champion_version=promotion.champion_version,
         is_champion=promotion.champion_version == trained.model_version,
         reused=ingested.reused and prepared.reused and trained.reused,
+        stage_processes={name: f"{result.host}:{result.pid}" for name, result in stages.items()},
     )
+    return publish(summary, settings)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from flows.contracts import DatasetVersion, EvaluationResult, TrainResult
 from flows.logic.evaluation import comparison_markdown, holdout_metrics, promotion_gate
 from flows.logic.training import split_rows
 from flows.settings import get_settings
+from flows.stages.runner import publish
 from flows.stages.workspace import stage_workspace
 from flows.tasks import data, model
 
@@ -48,4 +49,4 @@ def evaluate(trained: TrainResult, dataset: DatasetVersion, batch_number: int) -
         key=artifact_key(trained.model_name, batch_number),
         description=f"{trained.model_name} v{trained.model_version} vs champion",
     )
-    return result
+    return publish(result.model_copy(update={"pulled_md5s": [dataset.file.md5]}), settings)

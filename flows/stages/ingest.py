@@ -6,6 +6,7 @@ from prefect import flow, get_run_logger
 
 from flows.contracts import IngestResult, RawVersion
 from flows.settings import get_settings
+from flows.stages.runner import publish
 from flows.stages.workspace import stage_workspace
 from flows.tasks import data
 
@@ -20,7 +21,7 @@ def ingest(batch_number: int) -> IngestResult:
     known = ingested.get(batch_number)
     if known is not None and known.source_md5 == landing.md5:
         logger.info("batch %d unchanged since ingestion (md5 %s): reusing it", batch_number, known.file.md5)
-        return _result(batch_number, ingested, reused=True)
+        return publish(_result(batch_number, ingested, reused=True), settings)
     if known is not None:
         raise ValueError(
             f"batch {batch_number} was already ingested from a file with md5 {known.source_md5}, "
@@ -38,7 +39,7 @@ def ingest(batch_number: int) -> IngestResult:
         source_md5=landing.md5,
     )
     data.record_raw(version, settings)
-    return _result(batch_number, {**ingested, batch_number: version}, reused=False)
+    return publish(_result(batch_number, {**ingested, batch_number: version}, reused=False), settings)
 
 
 def _result(batch_number: int, versions: dict[int, RawVersion], reused: bool) -> IngestResult:

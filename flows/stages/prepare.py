@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger
 from flows.contracts import DatasetVersion, PrepareResult, RawVersion
 from flows.logic.features import FEATURES_VERSION, SPLIT_COLUMN, prepare_dataset
 from flows.settings import Settings, get_settings
+from flows.stages.runner import publish
 from flows.stages.workspace import stage_workspace
 from flows.tasks import data
 
@@ -33,7 +34,7 @@ def prepare(raw_versions: list[RawVersion]) -> PrepareResult:
     existing = data.find_dataset(key, settings)
     if existing is not None:
         get_run_logger().info("dataset %s already built (md5 %s): reusing it", key, existing.file.md5)
-        return PrepareResult(dataset=existing, reused=True)
+        return publish(PrepareResult(dataset=existing, reused=True), settings)
     with stage_workspace("prepare", settings) as workspace:
         raw = [
             data.fetch_frame(v.file, f"raw/batch_{v.batch_number:06d}.parquet", workspace, settings)
@@ -50,4 +51,4 @@ def prepare(raw_versions: list[RawVersion]) -> PrepareResult:
         holdout_rows=int((dataset[SPLIT_COLUMN] == "holdout").sum()),
     )
     data.record_dataset(version, settings)
-    return PrepareResult(dataset=version, reused=False)
+    return publish(PrepareResult(dataset=version, reused=False, pulled_md5s=version.raw_md5s), settings)

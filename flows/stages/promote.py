@@ -6,6 +6,7 @@ from prefect import flow, get_run_logger
 
 from flows.contracts import EvaluationResult, PromotionResult
 from flows.settings import get_settings
+from flows.stages.runner import publish
 from flows.tasks import model
 
 
@@ -25,9 +26,12 @@ def promote(evaluation: EvaluationResult) -> PromotionResult:
     else:
         logger.info("champion unchanged: %s", evaluation.reason)
     current = model.champion(settings)
-    return PromotionResult(
-        model_name=evaluation.model_name,
-        model_version=evaluation.model_version,
-        promoted=evaluation.promote,
-        champion_version=str(current.version) if current else None,
+    return publish(
+        PromotionResult(
+            model_name=evaluation.model_name,
+            model_version=evaluation.model_version,
+            promoted=evaluation.promote,
+            champion_version=str(current.version) if current else None,
+        ),
+        settings,
     )

@@ -12,6 +12,7 @@ from flows.contracts import DatasetVersion, TrainResult
 from flows.logic.lineage import lineage_tags
 from flows.logic.training import train_key, training_params
 from flows.settings import get_settings
+from flows.stages.runner import publish
 from flows.stages.workspace import stage_workspace
 from flows.tasks import data, model
 from flows.tasks.model import TRAIN_KEY_TAG
@@ -26,13 +27,16 @@ def train(dataset: DatasetVersion, batch_number: int, params: dict[str, Any] | N
     existing = model.find_trained_version(key, settings)
     if existing is not None:
         get_run_logger().info("version %s was trained from the same inputs: reusing it", existing.version)
-        return _result(
-            existing.run_id or "",
-            settings.model_name,
-            str(existing.version),
-            dataset,
-            existing.tags,
-            reused=True,
+        return publish(
+            _result(
+                existing.run_id or "",
+                settings.model_name,
+                str(existing.version),
+                dataset,
+                existing.tags,
+                reused=True,
+            ),
+            settings,
         )
     with stage_workspace("train", settings) as workspace:
         frame = data.fetch_frame(dataset.file, "dataset.parquet", workspace, settings)
@@ -52,13 +56,17 @@ def train(dataset: DatasetVersion, batch_number: int, params: dict[str, Any] | N
         "valid_roc_auc": f"{trained.valid_roc_auc:.6f}",
     }
     version = model.log_and_register(trained, frame, f"batch-{batch_number}-{key[:8]}", tags, settings)
-    return _result(
-        version.run_id or "",
-        settings.model_name,
-        str(version.version),
-        dataset,
-        version.tags or tags,
-        reused=False,
+    return publish(
+        _result(
+            version.run_id or "",
+            settings.model_name,
+            str(version.version),
+            dataset,
+            version.tags or tags,
+            reused=False,
+            pulled=[dataset.file.md5],
+        ),
+        settings,
     )
 
 
@@ -69,6 +77,7 @@ def _result(
     dataset: DatasetVersion,
     tags: dict[str, str],
     reused: bool,
+    pulled: list[str] | None = None,
 ) -> TrainResult:
     return TrainResult(
         run_id=run_id,
@@ -78,4 +87,5 @@ def _result(
         best_iteration=int(tags.get("best_iteration", "0")),
         valid_roc_auc=float(tags.get("valid_roc_auc", "nan")),
         reused=reused,
+        pulled_md5s=pulled or [],
     )

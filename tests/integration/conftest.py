@@ -1,4 +1,4 @@
-"""Session-wide real services (MinIO, MLflow server, Prefect API) and a fresh namespace per test."""
+"""Session-wide real services as processes (MinIO, MLflow server, Prefect server) and a tenant per test."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from flows.local_services import LocalServices, Ports
 from flows.settings import Settings
-from tests.integration.services import Minio, MlflowServer, start_minio, start_mlflow
 
-DATA_BUCKET, LANDING_BUCKET, ARTIFACT_BUCKET = "mlops-data", "mlops-landing", "mlflow-artifacts"
+DATA_BUCKET, LANDING_BUCKET = "mlops-data", "mlops-landing"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -23,28 +24,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def services_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("services")
-
-
-@pytest.fixture(scope="session")
-def minio(services_root: Path) -> Iterator[Minio]:
-    server = start_minio(services_root, [DATA_BUCKET, LANDING_BUCKET, ARTIFACT_BUCKET])
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def mlflow_server(services_root: Path, minio: Minio) -> Iterator[MlflowServer]:
-    server = start_mlflow(services_root, minio, ARTIFACT_BUCKET)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def prefect_api() -> Iterator[None]:
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServices]:
+    """The `make up` topology on free ports, started once; the worker only where a test needs it."""
+    local = LocalServices(tmp_path_factory.mktemp("services"), Ports.free())
+    try:
+        local.start_minio()
+        local.start_mlflow()
+        local.start_prefect()
+        with temporary_settings(updates={PREFECT_API_URL: local.prefect_api_url}):
+            yield local
+    finally:
+        local.down()
 
 
 @dataclass
@@ -52,49 +42,53 @@ class Platform:
     """One isolated tenant of the shared services: its own prefixes, experiment and model."""
 
     settings: Settings
-    minio: Minio
+    services: LocalServices
     tracking_uri: str
     data_prefix: str
     landing_prefix: str
 
+    def s3(self) -> Any:
+        return s3_client(self.services)
+
+
+def s3_client(services: LocalServices) -> Any:
+    """A boto3 client on the services' MinIO, as an admin."""
+    import boto3
+
+    creds = services.credentials()
+    return boto3.client(
+        "s3",
+        endpoint_url=services.minio_url,
+        region_name="us-east-1",
+        aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+    )
+
 
 def new_platform(
-    root: Path, minio: Minio, mlflow_server: MlflowServer, monkeypatch: pytest.MonkeyPatch
+    root: Path, services: LocalServices, monkeypatch: pytest.MonkeyPatch, tenant: str | None = None
 ) -> Platform:
-    """Point the environment (and so every stage's settings) at a fresh tenant of the services."""
-    tenant = uuid.uuid4().hex[:10]
-    env = {
+    """Point the environment (and so every stage's settings) at a tenant of the services."""
+    tenant = tenant or uuid.uuid4().hex[:10]
+    env = services.client_env() | {
         "MLOPS_HOME": str(root / "home"),
         "MLOPS_LANDING_URL": f"s3://{LANDING_BUCKET}/{tenant}",
         "MLOPS_DATA_URL": f"s3://{DATA_BUCKET}/{tenant}",
-        "MLOPS_MLFLOW_TRACKING_URI": mlflow_server.url,
-        "MLOPS_S3_ENDPOINT_URL": minio.endpoint,
         "MLOPS_EXPERIMENT_NAME": f"exp-{tenant}",
         "MLOPS_MODEL_NAME": f"model-{tenant}",
-        "AWS_ACCESS_KEY_ID": minio.access_key,
-        "AWS_SECRET_ACCESS_KEY": minio.secret_key,
-        "AWS_DEFAULT_REGION": "us-east-1",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    return Platform(Settings(), minio, mlflow_server.url, tenant, tenant)
+    return Platform(Settings(), services, services.mlflow_url, tenant, tenant)
 
 
 @pytest.fixture
-def platform(
-    minio: Minio,
-    mlflow_server: MlflowServer,
-    prefect_api: None,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Platform:
-    return new_platform(tmp_path, minio, mlflow_server, monkeypatch)
+def platform(services: LocalServices, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Platform:
+    return new_platform(tmp_path, services, monkeypatch)
 
 
 @pytest.fixture(scope="module")
-def module_platform(
-    minio: Minio, mlflow_server: MlflowServer, prefect_api: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Platform]:
+def module_platform(services: LocalServices, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """A tenant shared by one module's tests (for expensive set-ups such as a 3-batch run)."""
     with pytest.MonkeyPatch.context() as monkeypatch:
-        yield new_platform(tmp_path_factory.mktemp("module"), minio, mlflow_server, monkeypatch)
+        yield new_platform(tmp_path_factory.mktemp("module"), services, monkeypatch)

@@ -21,13 +21,11 @@ def land_frame(platform: Platform, batch: int, frame: pd.DataFrame, fmt: str = "
 
 
 def land_bytes(platform: Platform, name: str, data: bytes) -> None:
-    platform.minio.client().put_object(
-        Bucket=LANDING_BUCKET, Key=f"{platform.landing_prefix}/{name}", Body=data
-    )
+    platform.s3().put_object(Bucket=LANDING_BUCKET, Key=f"{platform.landing_prefix}/{name}", Body=data)
 
 
 def clear_landing(platform: Platform) -> None:
-    client = platform.minio.client()
+    client = platform.s3()
     listing = client.list_objects_v2(Bucket=LANDING_BUCKET, Prefix=f"{platform.landing_prefix}/")
     for item in listing.get("Contents", []):
         client.delete_object(Bucket=LANDING_BUCKET, Key=item["Key"])
@@ -35,7 +33,7 @@ def clear_landing(platform: Platform) -> None:
 
 def remote_objects(platform: Platform) -> dict[str, str]:
     """Every object under the tenant's data root (DVC remote + catalog): key -> ETag."""
-    client = platform.minio.client()
+    client = platform.s3()
     objects: dict[str, str] = {}
     for page in client.get_paginator("list_objects_v2").paginate(
         Bucket=DATA_BUCKET, Prefix=f"{platform.data_prefix}/"

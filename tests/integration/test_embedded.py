@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.integration.services import REPO
+from flows.local_services import REPO
 
 
 def embedded_env(home: Path) -> dict[str, str]:

@@ -48,7 +48,7 @@ def dvc_pull_into_empty_dir(platform: Platform, md5: str, size: int, workdir: Pa
 
     run("init", "--no-scm")
     run("remote", "add", "-d", "store", f"s3://{DATA_BUCKET}/{platform.data_prefix}/dvc")
-    run("remote", "modify", "store", "endpointurl", platform.minio.endpoint)
+    run("remote", "modify", "store", "endpointurl", platform.services.minio_url)
     (workdir / "data.parquet.dvc").write_text(
         f"outs:\n- md5: {md5}\n  size: {size}\n  hash: md5\n  path: data.parquet\n"
     )

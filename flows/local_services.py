@@ -1,0 +1,294 @@
+"""The local-services topology as processes: MinIO, an MLflow server, a Prefect server and a process worker.
+
+`mlops up` starts what is not running yet (pid files make it idempotent), `mlops down` stops exactly what
+it started. Logs, pid files, data and the generated MinIO credentials live in `<MLOPS_HOME>/services/`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BUCKETS = ("mlops-data", "mlops-landing", "mlflow-artifacts")
+WORK_POOL = "local-process"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Ports:
+    minio: int = 9000
+    minio_console: int = 9001
+    mlflow: int = 5000
+    prefect: int = 4200
+
+    @classmethod
+    def free(cls) -> Ports:
+        return cls(free_port(), free_port(), free_port(), free_port())
+
+
+@dataclass
+class LocalServices:
+    """Where the services live and how clients reach them."""
+
+    root: Path
+    ports: Ports = field(default_factory=Ports)
+
+    @property
+    def minio_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.minio}"
+
+    @property
+    def mlflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.mlflow}"
+
+    @property
+    def prefect_api_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.prefect}/api"
+
+    def credentials(self) -> dict[str, str]:
+        """MinIO root credentials, generated on first use and kept (mode 600) for later runs."""
+        path = self.root / "minio.credentials"
+        if not path.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(f"mlops-{secrets.token_hex(4)}\n{secrets.token_urlsafe(24)}\n")
+        user, password = path.read_text().split()
+        return {"AWS_ACCESS_KEY_ID": user, "AWS_SECRET_ACCESS_KEY": password}
+
+    def client_env(self) -> dict[str, str]:
+        """The environment that points the pipeline, the CLI and the worker at these services."""
+        return {
+            **self.credentials(),
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "PREFECT_API_URL": self.prefect_api_url,
+            "MLOPS_S3_ENDPOINT_URL": self.minio_url,
+            "MLOPS_LANDING_URL": "s3://mlops-landing",
+            "MLOPS_DATA_URL": "s3://mlops-data",
+            "MLOPS_MLFLOW_TRACKING_URI": self.mlflow_url,
+            "MLOPS_WORK_POOL": WORK_POOL,
+            "MLOPS_PROJECT_DIR": str(REPO),
+        }
+
+    def write_env_file(self) -> Path:
+        path = self.root / "env.sh"
+        path.touch(mode=0o600)
+        path.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in self.client_env().items()))
+        return path
+
+    # --- processes -------------------------------------------------------------------------
+
+    def pid(self, name: str) -> int | None:
+        """The pid of a running service that we started, else None."""
+        path = self.root / f"{name}.pid"
+        if not path.exists():
+            return None
+        pid = int(path.read_text())
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        return pid
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str], health_url: str | None) -> int:
+        """Start a service unless it runs already; wait until it answers."""
+        running = self.pid(name)
+        if running is not None:
+            return running
+        log = (self.root / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            argv,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.root,
+            start_new_session=True,  # its own process group: `down` stops all of it
+        )
+        (self.root / f"{name}.pid").write_text(str(process.pid))
+        if health_url:
+            wait_http(health_url, process, self.root / f"{name}.log")
+        return process.pid
+
+    def stop(self, name: str, timeout: float = 20) -> bool:
+        pid = self.pid(name)
+        (self.root / f"{name}.pid").unlink(missing_ok=True)
+        if pid is None:
+            return False
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            _reap(pid)
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                return True
+            time.sleep(0.2)
+        os.killpg(pid, signal.SIGKILL)
+        _reap(pid)
+        return True
+
+    def start_minio(self) -> int:
+        binary = shutil.which("minio") or str(REPO / "bin" / "minio")
+        if not Path(binary).exists():
+            raise RuntimeError("no minio binary: run `make tools` (it builds bin/minio)")
+        creds = self.credentials()
+        data = self.root / "minio-data"
+        data.mkdir(parents=True, exist_ok=True)
+        env = {
+            "MINIO_ROOT_USER": creds["AWS_ACCESS_KEY_ID"],
+            "MINIO_ROOT_PASSWORD": creds["AWS_SECRET_ACCESS_KEY"],
+            "MINIO_UPDATE": "off",
+        }
+        argv = [
+            binary,
+            "server",
+            str(data),
+            "--address",
+            f"127.0.0.1:{self.ports.minio}",
+            "--console-address",
+            f"127.0.0.1:{self.ports.minio_console}",
+            "--quiet",
+        ]
+        pid = self.spawn("minio", argv, env, f"{self.minio_url}/minio/health/live")
+        self.create_buckets()
+        return pid
+
+    def create_buckets(self) -> None:
+        import boto3
+
+        creds = self.credentials()
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=self.minio_url,
+            region_name="us-east-1",
+            aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+        )
+        existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+        for bucket in BUCKETS:
+            if bucket not in existing:
+                s3.create_bucket(Bucket=bucket)
+
+    def start_mlflow(self) -> int:
+        env = {**self.credentials(), "MLFLOW_S3_ENDPOINT_URL": self.minio_url}
+        argv = [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{self.root / 'mlflow.db'}",
+            "--serve-artifacts",
+            "--artifacts-destination",
+            "s3://mlflow-artifacts",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.ports.mlflow),
+            "--workers",
+            "1",
+        ]
+        return self.spawn("mlflow", argv, env, f"{self.mlflow_url}/health")
+
+    def start_prefect(self) -> int:
+        env = {"PREFECT_HOME": str(self.root / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+        argv = [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.ports.prefect),
+        ]
+        return self.spawn("prefect", argv, env, f"{self.prefect_api_url}/health")
+
+    def start_worker(self) -> int:
+        env = {
+            **self.client_env(),
+            "PREFECT_HOME": str(self.root / "worker-prefect"),
+            "MLOPS_HOME": str(self.root / "worker-home"),
+            "PREFECT_WORKER_QUERY_SECONDS": "1",  # pick up stage runs within a second
+            "DVC_NO_ANALYTICS": "1",
+        }
+        argv = [
+            sys.executable,
+            "-m",
+            "prefect",
+            "worker",
+            "start",
+            "--pool",
+            WORK_POOL,
+            "--type",
+            "process",
+            "--name",
+            f"local-{socket.gethostname()}",
+        ]
+        pid = self.spawn("worker", argv, env, None)
+        self.wait_for_worker()
+        return pid
+
+    def wait_for_worker(self, timeout: float = 60) -> None:
+        """Until the worker has created its pool and reported in (the pool turns READY)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.prefect_api_url}/work_pools/{WORK_POOL}", timeout=5) as r:
+                    if json.loads(r.read()).get("status") == "READY":
+                        return
+            except OSError:
+                pass
+            time.sleep(1)
+        raise TimeoutError(f"worker did not come up; see {self.root / 'worker.log'}")
+
+    def up(self) -> dict[str, int]:
+        """Start everything that is not running; returns the pids."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        pids = {"minio": self.start_minio(), "mlflow": self.start_mlflow(), "prefect": self.start_prefect()}
+        pids["worker"] = self.start_worker()
+        self.write_env_file()
+        return pids
+
+    def down(self) -> list[str]:
+        """Stop what `up` started, worker first; returns the names stopped."""
+        return [name for name in ("worker", "prefect", "mlflow", "minio") if self.stop(name)]
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status when the service is our own child (else it lingers as a zombie)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} died (exit {process.returncode}); log:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status < 500:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} not up after {timeout}s; see {log}")

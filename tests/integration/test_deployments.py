@@ -1,0 +1,165 @@
+"""Each stage as its own flow run in its own process: the `make up` topology with a real process worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+from prefect.client.schemas.objects import FlowRun
+from prefect.deployments import run_deployment
+
+from flows.adapters.objectstore import open_fs, read_json
+from flows.contracts import PipelineSummary
+from flows.local_services import REPO, LocalServices
+from flows.logic.demo import generate_batch
+from flows.settings import Settings
+from flows.training_flow import training_pipeline
+from tests.integration.conftest import LANDING_BUCKET, new_platform, s3_client
+
+ROWS = 2000
+STAGES = ("ingest", "prepare", "train", "evaluate", "promote")
+
+
+@pytest.fixture(scope="module")
+def deployed(services: LocalServices) -> Iterator[Settings]:
+    """A process worker and the deployments of prefect.yaml, as `make up deploy-flows` makes them."""
+    services.start_worker()
+    env = {**os.environ, **services.client_env()}
+    deploy = subprocess.run(
+        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for key, value in services.client_env().items():
+            monkeypatch.setenv(key, value)
+        settings = Settings()  # the worker's view: the default buckets, experiment and model
+        s3 = s3_client(services)
+        for batch in (1, 2):
+            frame = generate_batch(batch, ROWS).to_csv(index=False).encode()
+            s3.put_object(Bucket=LANDING_BUCKET, Key=f"batch_{batch}.csv", Body=frame)
+        yield settings
+    services.stop("worker")
+
+
+def run_pipeline(batch: int) -> FlowRun:
+    run: FlowRun = run_deployment(  # type: ignore[assignment]
+        "ML Training Pipeline/ml-pipeline", parameters={"batch_number": batch}, timeout=900, poll_interval=1
+    )
+    return run
+
+
+def child_runs(parent: FlowRun) -> list[FlowRun]:
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent.id]))
+        )
+    return sorted(runs, key=lambda r: str(r.start_time or r.expected_start_time))
+
+
+def published(settings: Settings, run: FlowRun) -> dict[str, Any]:
+    fs, root = open_fs(settings.stage_results_url, settings)
+    result: dict[str, Any] = read_json(fs, f"{root}/{run.id}.json")
+    return result
+
+
+@pytest.fixture(scope="module")
+def two_batches(deployed: Settings) -> list[tuple[FlowRun, PipelineSummary, list[FlowRun]]]:
+    out = []
+    for batch in (1, 2):
+        run = run_pipeline(batch)
+        assert run.state is not None and run.state.is_completed(), run.state
+        summary = PipelineSummary.model_validate(published(deployed, run))
+        out.append((run, summary, child_runs(run)))
+    return out
+
+
+def test_every_stage_is_its_own_flow_run_in_its_own_process(
+    two_batches: list[tuple[FlowRun, PipelineSummary, list[FlowRun]]],
+) -> None:
+    for _, summary, children in two_batches:
+        assert [c.flow_id for c in children] and len(children) == len(STAGES)
+        assert all(c.deployment_id is not None and c.state and c.state.is_completed() for c in children)
+        pids = {summary.stage_processes[s].split(":")[1] for s in STAGES}
+        assert len(pids) == len(STAGES), summary.stage_processes
+        assert str(summary.pid) not in pids and str(os.getpid()) not in pids
+
+
+def test_stages_pull_their_inputs_from_the_remote_by_hash(
+    deployed: Settings,
+    two_batches: list[tuple[FlowRun, PipelineSummary, list[FlowRun]]],
+) -> None:
+    for _, summary, children in two_batches:
+        results = {c.name: published(deployed, c) for c in children}
+        by_kind = {type_name(r): r for r in results.values()}
+        raw_md5s = [v["file"]["md5"] for v in by_kind["ingest"]["raw_versions"]]
+        assert by_kind["prepare"]["pulled_md5s"] == raw_md5s
+        assert by_kind["train"]["pulled_md5s"] == [summary.dataset_md5]
+        assert by_kind["evaluate"]["pulled_md5s"] == [summary.dataset_md5]
+
+
+def type_name(result: dict[str, Any]) -> str:
+    """Which stage produced a published result, from its fields."""
+    for stage, field in (
+        ("ingest", "raw_versions"),
+        ("prepare", "dataset"),
+        ("train", "best_iteration"),
+        ("evaluate", "reason"),
+        ("promote", "promoted"),
+    ):
+        if field in result:
+            return stage
+    raise AssertionError(f"unknown stage result {result}")
+
+
+def test_results_equal_the_embedded_run_on_the_same_data(
+    services: LocalServices,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    two_batches: list[tuple[FlowRun, PipelineSummary, list[FlowRun]]],
+) -> None:
+    platform = new_platform(tmp_path, services, monkeypatch)
+    monkeypatch.setenv("MLOPS_STAGE_RUNNER", "inline")
+    s3 = platform.s3()
+    for batch in (1, 2):
+        s3.put_object(
+            Bucket=LANDING_BUCKET,
+            Key=f"{platform.landing_prefix}/batch_{batch}.csv",
+            Body=generate_batch(batch, ROWS).to_csv(index=False).encode(),
+        )
+    for (_, deployed_summary, _), batch in zip(two_batches, (1, 2), strict=True):
+        inline = training_pipeline(batch)
+        assert len(set(inline.stage_processes.values())) == 1  # inline: all in this process
+        assert (inline.raw_md5, inline.dataset_md5, inline.rows) == (
+            deployed_summary.raw_md5,
+            deployed_summary.dataset_md5,
+            deployed_summary.rows,
+        )
+        assert inline.roc_auc == deployed_summary.roc_auc
+
+
+def test_a_failing_stage_fails_the_pipeline_with_its_message_and_nothing_after_runs(
+    deployed: Settings,
+    services: LocalServices,
+    two_batches: list[tuple[FlowRun, PipelineSummary, list[FlowRun]]],
+) -> None:
+    bad = generate_batch(3, ROWS).drop(columns=["credit_score"]).to_csv(index=False).encode()
+    s3 = s3_client(services)
+    s3.put_object(Bucket=LANDING_BUCKET, Key="batch_3.csv", Body=bad)
+    run = run_pipeline(3)
+    assert run.state is not None and run.state.is_failed()
+    assert "stage 'ingest'" in str(run.state.message)
+    assert "missing columns: credit_score" in str(run.state.message)
+    children = child_runs(run)
+    assert [c.state.is_failed() for c in children if c.state] == [True]
