@@ -6,6 +6,7 @@ it started. Logs, pid files, data and the generated MinIO credentials live in `<
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -274,10 +275,8 @@ class LocalServices:
 
 def _reap(pid: int) -> None:
     """Collect the exit status when the service is our own child (else it lingers as a zombie)."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 180) -> None:
