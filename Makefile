@@ -67,6 +67,7 @@ format: venv ## apply ruff's fixes and formatting
 SERVICES_ENV := $(CURDIR)/.mlops/services/env.sh
 WITH_SERVICES = set -a && source $(SERVICES_ENV) && set +a &&
 BATCH ?= 1
+CANDIDATES ?= 1
 
 .PHONY: up
 up: venv tools ## start local services: Prefect :4200, MLflow :5000, MinIO :9000, a process worker
@@ -82,12 +83,12 @@ deploy-flows: venv ## register the pipeline and stage deployments (prefect.yaml)
 	$(WITH_SERVICES) $(RUN) prefect --no-prompt deploy --all
 
 .PHONY: trigger
-trigger: venv ## run the deployed pipeline on one batch and wait for it: BATCH=N
+trigger: venv ## run the deployed pipeline on one batch and follow it: BATCH=N [CANDIDATES=K]
 	@test -f $(SERVICES_ENV) || { echo "no local services: run 'make up' first"; exit 1; }
 	@[[ "$(BATCH)" =~ ^[1-9][0-9]*$$ ]] || { echo "BATCH must be a positive integer, got '$(BATCH)'"; exit 2; }
 	$(WITH_SERVICES) $(RUN) mlops generate --batches $(BATCH) --rows $(ROWS) --if-missing
 	$(WITH_SERVICES) $(RUN) prefect deployment run "ML Training Pipeline/ml-pipeline" \
-	  --param batch_number=$(BATCH) --watch
+	  --param batch_number=$(BATCH) --param candidates=$(CANDIDATES) --watch
 
 .PHONY: ui-prefect
 ui-prefect: venv ## Prefect UI on the embedded runs: http://127.0.0.1:4200

@@ -54,7 +54,9 @@ class PrepareResult(StageResult):
 class TrainResult(StageResult):
     run_id: str
     model_name: str
-    model_version: str
+    model_version: str  # "" while unregistered (a candidate)
+    model_uri: str
+    train_key: str
     dataset_md5: str
     best_iteration: int
     valid_roc_auc: float

@@ -22,25 +22,42 @@ from flows.contracts import (
     PromotionResult,
     TrainResult,
 )
+from flows.logic.training import candidate_overrides
 from flows.settings import get_settings
 from flows.stages.evaluate import evaluate
 from flows.stages.ingest import ingest
 from flows.stages.prepare import prepare
 from flows.stages.promote import promote
-from flows.stages.runner import publish, run_stage
-from flows.stages.train import train
+from flows.stages.runner import publish, run_stage, run_stages
+from flows.stages.train import register_best, train
 
 PIPELINE_NAME = "ML Training Pipeline"
 
 
 @flow(name=PIPELINE_NAME, log_prints=True)
-def training_pipeline(batch_number: int) -> PipelineSummary:
+def training_pipeline(batch_number: int, candidates: int = 1) -> PipelineSummary:
     """Each stage runs in turn (inline, or as its own flow run on the work pool); a failed stage
-    fails the pipeline with that stage's error and nothing after it runs."""
+    fails the pipeline with that stage's error and nothing after it runs.
+
+    `candidates` > 1 fans training out into that many hyperparameter sets (parallel flow runs on the
+    pool); all are logged to MLflow and the best on the validation split is registered.
+    """
     settings = get_settings()
     ingested = run_stage(ingest, IngestResult, settings, batch_number=batch_number)
     prepared = run_stage(prepare, PrepareResult, settings, raw_versions=ingested.raw_versions)
-    trained = run_stage(train, TrainResult, settings, dataset=prepared.dataset, batch_number=batch_number)
+    if candidates == 1:
+        trained = run_stage(train, TrainResult, settings, dataset=prepared.dataset, batch_number=batch_number)
+    else:
+        parameter_sets = [
+            {
+                "dataset": prepared.dataset,
+                "batch_number": batch_number,
+                "params": overrides,
+                "register": False,
+            }
+            for overrides in candidate_overrides(candidates)
+        ]
+        trained = register_best(run_stages(train, TrainResult, settings, parameter_sets), settings)
     evaluation = run_stage(
         evaluate,
         EvaluationResult,

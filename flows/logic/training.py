@@ -48,6 +48,33 @@ def training_params(seed: int, overrides: dict[str, Any] | None = None) -> dict[
     return params
 
 
+# Hyperparameter candidates for a fan-out: the first is the default set, so one candidate = no search.
+CANDIDATE_OVERRIDES: tuple[dict[str, Any], ...] = (
+    {},
+    {"max_depth": 3, "eta": 0.1},
+    {"max_depth": 7, "eta": 0.05, "min_child_weight": 4.0},
+    {"max_depth": 4, "eta": 0.15, "subsample": 0.8},
+    {"max_depth": 6, "eta": 0.05, "colsample_bytree": 0.7},
+    {"max_depth": 5, "eta": 0.1, "lambda": 5.0},
+    {"max_depth": 8, "eta": 0.03, "min_child_weight": 8.0},
+    {"max_depth": 2, "eta": 0.2},
+)
+
+
+def candidate_overrides(count: int) -> list[dict[str, Any]]:
+    """The first `count` hyperparameter candidates."""
+    if not 1 <= count <= len(CANDIDATE_OVERRIDES):
+        raise ValueError(f"candidates must be between 1 and {len(CANDIDATE_OVERRIDES)}, got {count}")
+    return [dict(o) for o in CANDIDATE_OVERRIDES[:count]]
+
+
+def best_candidate(valid_roc_aucs: list[float]) -> int:
+    """Index of the best validation ROC AUC; the earlier candidate wins a tie."""
+    if not valid_roc_aucs:
+        raise ValueError("no candidates to choose from")
+    return max(range(len(valid_roc_aucs)), key=lambda i: (valid_roc_aucs[i], -i))
+
+
 def train_key(dataset_md5: str, params: dict[str, Any], code_version: str) -> str:
     """Hash of all training inputs that change the model (thread count does not)."""
     relevant = {k: v for k, v in params.items() if k != "nthread"}

@@ -6,9 +6,11 @@ result travels through the object store: the stage writes it under its flow run 
 
 from __future__ import annotations
 
+import time
 from typing import Any, TypeVar
 
 from prefect import Flow
+from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 from prefect.runtime import deployment, flow_run
@@ -42,17 +44,43 @@ def run_stage(
     stage: Flow[..., Any], result_type: type[ResultT], settings: Settings, **parameters: Any
 ) -> ResultT:
     """Run one stage and return its result; a failed stage raises with the stage's message."""
+    return run_stages(stage, result_type, settings, [parameters])[0]
+
+
+def run_stages(
+    stage: Flow[..., Any],
+    result_type: type[ResultT],
+    settings: Settings,
+    parameter_sets: list[dict[str, Any]],
+) -> list[ResultT]:
+    """Run a stage once per parameter set: as parallel flow runs on the pool, or one after another inline."""
     if not use_deployments(settings):
-        return result_type.model_validate(stage(**parameters))
-    jsonable = {
-        k: v.model_dump(mode="json") if hasattr(v, "model_dump") else v for k, v in parameters.items()
-    }
-    run: FlowRun = run_deployment(  # type: ignore[assignment]  # sync call of a sync/async API
-        f"{stage.name}/{stage.name}", parameters=jsonable, timeout=None, poll_interval=1, as_subflow=True
-    )
-    state = run.state
-    if state is None or not state.is_completed():
-        message = state.message if state else "no state"
-        raise StageFailed(f"stage '{stage.name}' (flow run {run.name}) failed: {message}")
+        return [result_type.model_validate(stage(**parameters)) for parameters in parameter_sets]
+    runs: list[FlowRun] = [
+        run_deployment(  # type: ignore[misc]  # sync call of a sync/async API
+            f"{stage.name}/{stage.name}", parameters=_jsonable(parameters), timeout=0, as_subflow=True
+        )
+        for parameters in parameter_sets
+    ]
+    finished = _wait_for_all(runs)
+    for run in finished:
+        state = run.state
+        if state is None or not state.is_completed():
+            message = state.message if state else "no state"
+            raise StageFailed(f"stage '{stage.name}' (flow run {run.name}) failed: {message}")
     fs, root = open_fs(settings.stage_results_url, settings)
-    return result_type.model_validate(read_json(fs, f"{root}/{run.id}.json"))
+    return [result_type.model_validate(read_json(fs, f"{root}/{run.id}.json")) for run in finished]
+
+
+def _wait_for_all(runs: list[FlowRun], poll_seconds: float = 1.0) -> list[FlowRun]:
+    """Poll until every flow run has reached a final state."""
+    with get_client(sync_client=True) as client:
+        while True:
+            current = [client.read_flow_run(run.id) for run in runs]
+            if all(run.state is not None and run.state.is_final() for run in current):
+                return current
+            time.sleep(poll_seconds)
+
+
+def _jsonable(parameters: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.model_dump(mode="json") if hasattr(v, "model_dump") else v for k, v in parameters.items()}

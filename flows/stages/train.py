@@ -1,4 +1,8 @@
-"""Train: pull the dataset by hash, fit XGBoost, log everything to MLflow, register a version."""
+"""Train: pull the dataset by hash, fit XGBoost, log everything to MLflow, register a version.
+
+With several hyperparameter candidates, each is its own train run (`register=False`), all are logged,
+and only the best on the validation split is registered (`register_best`).
+"""
 
 from __future__ import annotations
 
@@ -10,82 +14,91 @@ from prefect.runtime import flow_run
 from flows.adapters.code_version import code_version
 from flows.contracts import DatasetVersion, TrainResult
 from flows.logic.lineage import lineage_tags
-from flows.logic.training import train_key, training_params
-from flows.settings import get_settings
+from flows.logic.training import best_candidate, train_key, training_params
+from flows.settings import Settings, get_settings
 from flows.stages.runner import publish
 from flows.stages.workspace import stage_workspace
 from flows.tasks import data, model
-from flows.tasks.model import TRAIN_KEY_TAG
+from flows.tasks.model import TRAIN_KEY_TAG, LoggedRun
 
 
 @flow(name="train", log_prints=True)
-def train(dataset: DatasetVersion, batch_number: int, params: dict[str, Any] | None = None) -> TrainResult:
+def train(
+    dataset: DatasetVersion, batch_number: int, params: dict[str, Any] | None = None, register: bool = True
+) -> TrainResult:
     settings = get_settings()
+    logger = get_run_logger()
     version_of_code = code_version(settings.code_version)
     full_params = training_params(settings.seed, params)
     key = train_key(dataset.file.md5, full_params, version_of_code)
     existing = model.find_trained_version(key, settings)
     if existing is not None:
-        get_run_logger().info("version %s was trained from the same inputs: reusing it", existing.version)
-        return publish(
-            _result(
-                existing.run_id or "",
-                settings.model_name,
-                str(existing.version),
-                dataset,
-                existing.tags,
-                reused=True,
-            ),
-            settings,
-        )
-    with stage_workspace("train", settings) as workspace:
-        frame = data.fetch_frame(dataset.file, "dataset.parquet", workspace, settings)
-    trained = model.fit_model(frame, full_params)
-    tags = lineage_tags(
-        batch_number=batch_number,
-        batches=dataset.batches,
-        raw_md5s=dataset.raw_md5s,
-        dataset_md5=dataset.file.md5,
-        dataset_key=dataset.key,
-        code_version=version_of_code,
-        flow_run_id=str(flow_run.id or ""),
-        pipeline_run_id=str(flow_run.root_flow_run_id or flow_run.id or ""),
-    ) | {
-        TRAIN_KEY_TAG: key,
-        "best_iteration": str(trained.best_iteration),
-        "valid_roc_auc": f"{trained.valid_roc_auc:.6f}",
-    }
-    version = model.log_and_register(trained, frame, f"batch-{batch_number}-{key[:8]}", tags, settings)
+        logger.info("version %s was trained from the same inputs: reusing it", existing.version)
+        logged = LoggedRun(existing.run_id or "", existing.tags.get("mlops.model_uri", ""), existing.tags)
+        return publish(_result(logged, str(existing.version), dataset, settings, reused=True), settings)
+    pulled: list[str] = []
+    found = model.find_logged_run(key, settings)
+    if found is not None:
+        logger.info("run %s was trained from the same inputs: reusing it", found.run_id)
+        logged = found
+    else:
+        with stage_workspace("train", settings) as workspace:
+            frame = data.fetch_frame(dataset.file, "dataset.parquet", workspace, settings)
+        pulled = [dataset.file.md5]
+        trained = model.fit_model(frame, full_params)
+        tags = lineage_tags(
+            batch_number=batch_number,
+            batches=dataset.batches,
+            raw_md5s=dataset.raw_md5s,
+            dataset_md5=dataset.file.md5,
+            dataset_key=dataset.key,
+            code_version=version_of_code,
+            flow_run_id=str(flow_run.id or ""),
+            pipeline_run_id=str(flow_run.root_flow_run_id or flow_run.id or ""),
+        ) | {
+            TRAIN_KEY_TAG: key,
+            "best_iteration": str(trained.best_iteration),
+            "valid_roc_auc": f"{trained.valid_roc_auc:.6f}",
+        }
+        logged = model.log_run(trained, frame, f"batch-{batch_number}-{key[:8]}", tags, settings)
+    version = str(model.register(logged.run_id, logged.model_uri, settings).version) if register else ""
     return publish(
-        _result(
-            version.run_id or "",
-            settings.model_name,
-            str(version.version),
-            dataset,
-            version.tags or tags,
-            reused=False,
-            pulled=[dataset.file.md5],
-        ),
-        settings,
+        _result(logged, version, dataset, settings, reused=found is not None, pulled=pulled), settings
     )
 
 
+def register_best(candidates: list[TrainResult], settings: Settings) -> TrainResult:
+    """Register the candidate with the best validation ROC AUC (or reuse its existing version)."""
+    best = candidates[best_candidate([c.valid_roc_auc for c in candidates])]
+    existing = model.find_trained_version(best.train_key, settings)
+    version = existing or model.register(best.run_id, best.model_uri, settings)
+    get_run_logger().info(
+        "best of %d candidates: run %s (valid ROC AUC %.4f) -> version %s",
+        len(candidates),
+        best.run_id,
+        best.valid_roc_auc,
+        version.version,
+    )
+    return best.model_copy(update={"model_version": str(version.version), "reused": existing is not None})
+
+
 def _result(
-    run_id: str,
-    name: str,
+    logged: LoggedRun,
     version: str,
     dataset: DatasetVersion,
-    tags: dict[str, str],
+    settings: Settings,
     reused: bool,
     pulled: list[str] | None = None,
 ) -> TrainResult:
     return TrainResult(
-        run_id=run_id,
-        model_name=name,
+        run_id=logged.run_id,
+        model_name=settings.model_name,
         model_version=version,
+        model_uri=logged.model_uri,
+        train_key=logged.tags.get(TRAIN_KEY_TAG, ""),
         dataset_md5=dataset.file.md5,
-        best_iteration=int(tags.get("best_iteration", "0")),
-        valid_roc_auc=float(tags.get("valid_roc_auc", "nan")),
+        best_iteration=int(logged.tags.get("best_iteration", "0")),
+        valid_roc_auc=float(logged.tags.get("valid_roc_auc", "nan")),
         reused=reused,
         pulled_md5s=pulled or [],
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import matplotlib
@@ -31,7 +32,16 @@ from flows.tasks.retry import IO_RETRIES
 # uv-made environments have no pip; MLflow warns about that on every logged model.
 logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
 
+
+@dataclass(frozen=True)
+class LoggedRun:
+    run_id: str
+    model_uri: str
+    tags: dict[str, str]
+
+
 TRAIN_KEY_TAG = "mlops.train_key"
+MODEL_URI_TAG = "mlops.model_uri"
 GATE_TAG = "gate.decision"
 
 
@@ -55,18 +65,14 @@ def fit_model(dataset: pd.DataFrame, params: dict[str, Any]) -> TrainedModel:
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
-def log_and_register(
+def log_run(
     model: TrainedModel,
     dataset: pd.DataFrame,
     run_name: str,
     tags: dict[str, str],
     settings: Settings,
-) -> ModelVersion:
-    """One MLflow run with params, metrics, plot and model; then one registered version.
-
-    The version is created last, in one call carrying its tags, so a failure before it leaves
-    a failed run and no version.
-    """
+) -> LoggedRun:
+    """One MLflow run with params, metrics, plot and the model."""
     client = connect(settings)
     x_valid, _ = split_rows(dataset, "valid")
     example = x_valid.head(5)
@@ -92,11 +98,36 @@ def log_and_register(
             input_example=example,
             pip_requirements=[f"xgboost=={xgb.__version__}"],
         )
-        version = mlflow.register_model(info.model_uri, settings.model_name, tags=tags)
-        mlflow.set_tag("mlops.model_version", version.version)
-    get_run_logger().info(
-        "registered %s version %s (run %s)", settings.model_name, version.version, run.info.run_id
+        mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
+    return LoggedRun(run.info.run_id, info.model_uri, tags | {MODEL_URI_TAG: info.model_uri})
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def find_logged_run(train_key: str, settings: Settings) -> LoggedRun | None:
+    """A finished run (registered or not) that already trained from exactly these inputs."""
+    connect(settings)
+    runs = mlflow.search_runs(
+        experiment_names=[settings.experiment_name],
+        filter_string=f"tags.`{TRAIN_KEY_TAG}` = '{train_key}' and attributes.status = 'FINISHED'",
+        output_format="list",
     )
+    for run in runs:
+        if run.data.tags.get(MODEL_URI_TAG):
+            return LoggedRun(run.info.run_id, run.data.tags[MODEL_URI_TAG], dict(run.data.tags))
+    return None
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def register(run_id: str, model_uri: str, settings: Settings) -> ModelVersion:
+    """Register the run's model as a new version, in one call carrying the run's lineage tags.
+
+    Registration is the last write of training, so a failure before it leaves no version.
+    """
+    client = connect(settings)
+    tags = {k: v for k, v in client.get_run(run_id).data.tags.items() if not k.startswith("mlflow.")}
+    version = mlflow.register_model(model_uri, settings.model_name, tags=tags)
+    client.set_tag(run_id, "mlops.model_version", str(version.version))
+    get_run_logger().info("registered %s version %s (run %s)", settings.model_name, version.version, run_id)
     return version
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mlflow import MlflowClient
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 from prefect.client.schemas.objects import FlowRun
@@ -163,3 +164,37 @@ def test_a_failing_stage_fails_the_pipeline_with_its_message_and_nothing_after_r
     assert "missing columns: credit_score" in str(run.state.message)
     children = child_runs(run)
     assert [c.state.is_failed() for c in children if c.state] == [True]
+
+
+def test_train_fans_out_candidates_as_parallel_runs_and_registers_the_best(
+    deployed: Settings,
+    two_batches: list[tuple[FlowRun, PipelineSummary, list[FlowRun]]],
+) -> None:
+    client = MlflowClient(deployed.resolved_tracking_uri)
+    versions_before = {v.version for v in client.search_model_versions(f"name = '{deployed.model_name}'")}
+    run: FlowRun = run_deployment(  # type: ignore[assignment]
+        "ML Training Pipeline/ml-pipeline",
+        parameters={"batch_number": 2, "candidates": 3},
+        timeout=900,
+        poll_interval=1,
+    )
+    assert run.state is not None and run.state.is_completed(), run.state
+    summary = PipelineSummary.model_validate(published(deployed, run))
+    trains = [c for c in child_runs(run) if type_name(published(deployed, c)) == "train"]
+    assert len(trains) == 3
+    results = [published(deployed, c) for c in trains]
+    assert len({r["pid"] for r in results}) == 3  # each candidate in its own process
+    # Candidates only log; the pipeline registers the best. Candidate 0 has the default parameters,
+    # so it is the model batch 2 already registered, reused rather than trained again.
+    registered_candidates = [r for r in results if r["model_version"]]
+    assert len(registered_candidates) == 1 and registered_candidates[0]["reused"]
+    best = max(results, key=lambda r: r["valid_roc_auc"])
+    runs = client.search_runs(
+        [client.get_experiment_by_name(deployed.experiment_name).experiment_id],  # type: ignore[union-attr]
+        filter_string="tags.`lineage.batch_number` = '2'",
+    )
+    assert {r["run_id"] for r in results} <= {r.info.run_id for r in runs}
+    registered = client.get_model_version(deployed.model_name, summary.model_version)
+    assert registered.run_id == best["run_id"]
+    new_versions = {v.version for v in client.search_model_versions(f"name = '{deployed.model_name}'")}
+    assert len(new_versions - versions_before) == (0 if registered.version in versions_before else 1)

@@ -16,45 +16,28 @@ def embedded_env(home: Path) -> dict[str, str]:
     return env | {"MLOPS_HOME": str(home / ".mlops"), "PREFECT_HOME": str(home / "prefect")}
 
 
-def test_mlops_run_then_seed_form_then_lineage(tmp_path: Path) -> None:
-    env = embedded_env(tmp_path)
-    mlops = [sys.executable, "-m", "flows.cli"]
-    run = subprocess.run(
-        [*mlops, "run", "--batches", "1", "2", "--demo-rows", "1500"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A command of this project's Python, run as a user would in `home`."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=home, env=embedded_env(home), capture_output=True, text=True, timeout=600
     )
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert "landed demo batch 2 (1500 rows)" in run.stdout
-    assert "loan-default-xgb: training runs" in run.stdout
-    assert "make ui-mlflow" in run.stdout
+
+
+def test_mlops_run_then_seed_form_then_lineage(tmp_path: Path) -> None:
+    first = run(tmp_path, "-m", "flows.cli", "run", "--batches", "1", "2", "--demo-rows", "1500")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "landed demo batch 2 (1500 rows)" in first.stdout
+    assert "loan-default-xgb: training runs" in first.stdout
+    assert "make ui-mlflow" in first.stdout
 
     # The seed's form runs the next batch on the same embedded state.
-    seed = subprocess.run(
-        [sys.executable, str(REPO / "flows" / "training_flow.py"), "3"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert seed.returncode != 0 and "batch 3 does not exist" in seed.stdout + seed.stderr
-    subprocess.run(
-        [*mlops, "generate", "--batches", "3", "--rows", "1500"], cwd=tmp_path, env=env, check=True
-    )
-    seed = subprocess.run(
-        [sys.executable, str(REPO / "flows" / "training_flow.py"), "3"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert seed.returncode == 0, seed.stderr[-3000:]
-    assert '"model_version": "3"' in seed.stdout
+    seed_form = str(REPO / "flows" / "training_flow.py")
+    missing = run(tmp_path, seed_form, "3")
+    assert missing.returncode != 0 and "batch 3 does not exist" in missing.stdout + missing.stderr
+    assert run(tmp_path, "-m", "flows.cli", "generate", "--batches", "3", "--rows", "1500").returncode == 0
+    third = run(tmp_path, seed_form, "3")
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert '"model_version": "3"' in third.stdout
 
     home = tmp_path / ".mlops"
     with sqlite3.connect(home / "mlflow.db") as db:
@@ -64,22 +47,8 @@ def test_mlops_run_then_seed_form_then_lineage(tmp_path: Path) -> None:
     assert len(dvc_files) == 6  # three raw batches and three datasets
     assert len(list((home / "mlartifacts").rglob("feature_importance.png"))) == 3
 
-    lineage = subprocess.run(
-        [*mlops, "lineage", "loan-default-xgb/3"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    lineage = run(tmp_path, "-m", "flows.cli", "lineage", "loan-default-xgb/3")
     assert lineage.returncode == 0, lineage.stderr
     assert "trained on batches        1,2,3" in lineage.stdout
-    bad = subprocess.run(
-        [*mlops, "lineage", "loan-default-xgb"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    bad = run(tmp_path, "-m", "flows.cli", "lineage", "loan-default-xgb")
     assert bad.returncode == 2 and "expected NAME@ALIAS or NAME/VERSION" in bad.stderr

@@ -8,7 +8,14 @@ import pytest
 from flows.logic.demo import generate_batch
 from flows.logic.features import prepare_dataset
 from flows.logic.lineage import REQUIRED_TAGS, lineage_tags, missing_lineage
-from flows.logic.training import fit, predict_proba, train_key, training_params
+from flows.logic.training import (
+    best_candidate,
+    candidate_overrides,
+    fit,
+    predict_proba,
+    train_key,
+    training_params,
+)
 from flows.logic.validation import conform
 
 
@@ -65,3 +72,22 @@ def test_lineage_tags_are_complete() -> None:
 def test_lineage_needs_one_hash_per_batch() -> None:
     with pytest.raises(ValueError):
         lineage_tags(2, [1, 2], ["a"], "d", "k", "sha", "run", "pipe")
+
+
+def test_candidates_start_with_the_defaults_and_are_distinct() -> None:
+    overrides = candidate_overrides(4)
+    assert overrides[0] == {}
+    assert len({tuple(sorted(o.items())) for o in overrides}) == 4
+
+
+@pytest.mark.parametrize("count", [0, 9])
+def test_candidate_count_is_bounded(count: int) -> None:
+    with pytest.raises(ValueError, match="candidates must be between 1 and 8"):
+        candidate_overrides(count)
+
+
+def test_best_candidate_prefers_higher_auc_then_the_earlier() -> None:
+    assert best_candidate([0.7, 0.75, 0.72]) == 1
+    assert best_candidate([0.75, 0.75]) == 0
+    with pytest.raises(ValueError):
+        best_candidate([])
