@@ -55,7 +55,7 @@ run: venv ## run the pipeline on batches 1 2 3, embedded (no servers): BATCHES=.
 
 .PHONY: test
 test: venv tools ## all tests: unit, then integration against real MinIO, MLflow and Prefect
-	$(RUN) pytest tests/unit tests/contract tests/images
+	$(RUN) pytest tests/unit tests/contract tests/images tests/charts
 	$(RUN) pytest tests/integration
 
 .PHONY: lint

@@ -1,0 +1,152 @@
+{{/* Chart name, overridable with nameOverride. */}}
+{{- define "mlops-platform.names.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Prefix of every resource name: fullnameOverride, else the release name (`mlops` gives mlops-prefect-server). */}}
+{{- define "mlops-platform.names.fullname" -}}
+{{- default .Release.Name .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Name of one component's objects: (dict "ctx" $ "component" "minio"). */}}
+{{- define "mlops-platform.names.component" -}}
+{{- printf "%s-%s" (include "mlops-platform.names.fullname" .ctx) .component -}}
+{{- end -}}
+
+{{/* Every label of an object of one component: (dict "ctx" $ "component" "minio"). */}}
+{{- define "mlops-platform.labels.standard" -}}
+{{ include "mlops-platform.labels.selector" . }}
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+app.kubernetes.io/part-of: mlops-platform
+helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+" "_" | trunc 63 }}
+{{- end -}}
+
+{{/* Selector labels: only the immutable ones plus the component. */}}
+{{- define "mlops-platform.labels.selector" -}}
+app.kubernetes.io/name: {{ include "mlops-platform.names.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* An image reference from an images.<x> value. */}}
+{{- define "mlops-platform.images.ref" -}}
+{{- printf "%s:%s" .repository .tag -}}
+{{- end -}}
+
+{{/* Pod securityContext for a fixed UID. */}}
+{{- define "mlops-platform.security.pod" -}}
+runAsNonRoot: true
+runAsUser: {{ . }}
+runAsGroup: {{ . }}
+fsGroup: {{ . }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Container securityContext: a fixed UID, no escalation, no capabilities, read-only root. */}}
+{{- define "mlops-platform.security.container" -}}
+runAsNonRoot: true
+runAsUser: {{ . }}
+runAsGroup: {{ . }}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* imagePullSecrets of every pod, when set. */}}
+{{- define "mlops-platform.pods.pullSecrets" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* The work pool base job template shipped with the chart (files/ links to infra/work-pool/). */}}
+{{- define "mlops-platform.workPool.template" -}}
+{{- .Files.Get "files/kubernetes-job-template.json" -}}
+{{- end -}}
+
+{{/* One default of the work pool template's variables, e.g. (dict "ctx" $ "name" "namespace"). */}}
+{{- define "mlops-platform.workPool.default" -}}
+{{- $template := include "mlops-platform.workPool.template" .ctx | fromJson -}}
+{{- (index $template.variables.properties .name).default -}}
+{{- end -}}
+
+{{/* Prefect API URL the worker (and through it every flow run) uses. */}}
+{{- define "mlops-platform.prefect.apiUrl" -}}
+{{- if .Values.worker.apiUrl -}}
+{{- .Values.worker.apiUrl -}}
+{{- else -}}
+{{- printf "http://%s:4200/api" (include "mlops-platform.names.component" (dict "ctx" . "component" "prefect-server")) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* MLflow tracking URI of the flow runs. */}}
+{{- define "mlops-platform.mlflow.trackingUri" -}}
+{{- if .Values.flowRuns.mlflowTrackingUri -}}
+{{- .Values.flowRuns.mlflowTrackingUri -}}
+{{- else -}}
+{{- printf "http://%s:5000" (include "mlops-platform.names.component" (dict "ctx" . "component" "mlflow")) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* S3 endpoint: in-release MinIO or externalS3.endpoint. */}}
+{{- define "mlops-platform.s3.endpoint" -}}
+{{- if .Values.minio.enabled -}}
+{{- printf "http://%s:9000" (include "mlops-platform.names.component" (dict "ctx" . "component" "minio")) -}}
+{{- else -}}
+{{- .Values.externalS3.endpoint -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (MinIO's root credentials when in-release). */}}
+{{- define "mlops-platform.s3.secretName" -}}
+{{- if .Values.minio.enabled -}}
+{{- include "mlops-platform.workPool.default" (dict "ctx" . "name" "s3_secret_name") -}}
+{{- else -}}
+{{- .Values.externalS3.existingSecret -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Secret holding the database URLs (and, in-release, the passwords). */}}
+{{- define "mlops-platform.database.secretName" -}}
+{{- if not .Values.postgres.enabled -}}
+{{- .Values.externalDatabase.existingSecret -}}
+{{- else if .Values.postgres.existingSecret -}}
+{{- .Values.postgres.existingSecret -}}
+{{- else -}}
+{{- include "mlops-platform.names.component" (dict "ctx" . "component" "postgres") -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A generated secret value kept across upgrades: (dict "ctx" $ "secret" name "key" key "length" n), base64. */}}
+{{- define "mlops-platform.secrets.keep" -}}
+{{- $existing := lookup "v1" "Secret" .ctx.Release.Namespace .secret -}}
+{{- if and $existing (hasKey ($existing.data | default dict) .key) -}}
+{{- index $existing.data .key -}}
+{{- else -}}
+{{- randAlphaNum (int .length) | b64enc -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Environment of the Prefect server and its migration initContainer. */}}
+{{- define "mlops-platform.prefect.serverEnv" -}}
+- name: HOME
+  value: /home/prefect
+- name: PREFECT_HOME
+  value: /home/prefect/.prefect
+- name: PREFECT_API_DATABASE_CONNECTION_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "mlops-platform.database.secretName" . }}
+      key: prefect-database-url
+# The initContainer migrates; the server must not race it (or its replicas) on start.
+- name: PREFECT_API_DATABASE_MIGRATE_ON_START
+  value: "false"
+- name: PREFECT_SERVER_ANALYTICS_ENABLED
+  value: "false"
+{{- end -}}

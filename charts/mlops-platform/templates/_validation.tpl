@@ -1,0 +1,41 @@
+{{/* Fails the render on contradictory values; each message names the values path to fix. */}}
+{{- define "mlops-platform.validation.all" -}}
+{{- $v := .Values -}}
+{{- if and (not $v.postgres.enabled) (or $v.prefectServer.enabled $v.mlflow.enabled) -}}
+{{- if not $v.externalDatabase.host -}}
+{{- fail "postgres.enabled is false: set externalDatabase.host (or set postgres.enabled=true)" -}}
+{{- end -}}
+{{- if not $v.externalDatabase.existingSecret -}}
+{{- fail "postgres.enabled is false: set externalDatabase.existingSecret to a Secret with keys prefect-database-url and mlflow-database-url" -}}
+{{- end -}}
+{{- end -}}
+{{- if and (not $v.minio.enabled) (or $v.worker.enabled $v.mlflow.enabled) -}}
+{{- if not $v.externalS3.endpoint -}}
+{{- fail "minio.enabled is false: set externalS3.endpoint (or set minio.enabled=true)" -}}
+{{- end -}}
+{{- if not $v.externalS3.existingSecret -}}
+{{- fail "minio.enabled is false: set externalS3.existingSecret to a Secret with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" -}}
+{{- end -}}
+{{- end -}}
+{{- if and $v.worker.enabled (not $v.prefectServer.enabled) (not $v.worker.apiUrl) -}}
+{{- fail "worker.enabled is true and prefectServer.enabled is false: set worker.apiUrl to the Prefect API URL" -}}
+{{- end -}}
+{{- if and $v.worker.enabled (not $v.mlflow.enabled) (not $v.flowRuns.mlflowTrackingUri) -}}
+{{- fail "worker.enabled is true and mlflow.enabled is false: set flowRuns.mlflowTrackingUri to the MLflow server URL" -}}
+{{- end -}}
+{{- if $v.worker.enabled -}}
+{{- $namespace := include "mlops-platform.workPool.default" (dict "ctx" . "name" "namespace") -}}
+{{- if ne .Release.Namespace $namespace -}}
+{{- fail (printf "worker.enabled is true: install into namespace %q (helm --namespace %s), the work pool template's namespace default, where its Jobs, ConfigMap and Secret live" $namespace $namespace) -}}
+{{- end -}}
+{{- $s3Secret := include "mlops-platform.workPool.default" (dict "ctx" . "name" "s3_secret_name") -}}
+{{- if and (not $v.minio.enabled) (ne $v.externalS3.existingSecret $s3Secret) -}}
+{{- fail (printf "externalS3.existingSecret must be %q, the work pool template's s3_secret_name default that every flow-run pod reads" $s3Secret) -}}
+{{- end -}}
+{{- range $name, $value := $v.flowRuns.extraSettings -}}
+{{- if regexMatch "KEY|SECRET|PASSWORD|TOKEN" $name -}}
+{{- fail (printf "flowRuns.extraSettings.%s looks like a credential: settings land in a ConfigMap, put it in a Secret instead" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,96 @@
+"""Render the mlops-platform chart with the real `helm` binary and parse it into Kubernetes objects."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "mlops-platform"
+CI_VALUES = sorted(path.name for path in (CHART / "ci").glob("*-values.yaml"))
+WORK_POOL_TEMPLATE = ROOT / "infra" / "work-pool" / "kubernetes-job-template.json"
+RELEASE = "mlops-platform"
+NAMESPACE = "mlops"
+
+Json = dict[str, Any]
+
+
+def find_helm() -> str | None:
+    """The helm binary: $HELM, then PATH, then the repository's bin/helm."""
+    candidates = [os.environ.get("HELM"), shutil.which("helm"), str(ROOT / "bin" / "helm")]
+    return next((c for c in candidates if c and Path(c).is_file() and os.access(c, os.X_OK)), None)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    objects: tuple[Json, ...]
+
+    def of_kind(self, kind: str) -> list[Json]:
+        return [obj for obj in self.objects if obj["kind"] == kind]
+
+    def get(self, kind: str, name: str) -> Json:
+        matches = [obj for obj in self.of_kind(kind) if obj["metadata"]["name"] == name]
+        assert len(matches) == 1, f"{kind}/{name}: {len(matches)} found"
+        return matches[0]
+
+    def names(self, kind: str) -> set[str]:
+        return {obj["metadata"]["name"] for obj in self.of_kind(kind)}
+
+    def workloads(self) -> list[Json]:
+        return [obj for obj in self.objects if obj["kind"] in ("Deployment", "StatefulSet", "Job")]
+
+
+def pod_spec(workload: Json) -> Json:
+    spec: Json = workload["spec"]["template"]["spec"]
+    return spec
+
+
+def containers(workload: Json) -> Iterator[Json]:
+    spec = pod_spec(workload)
+    yield from spec.get("initContainers", [])
+    yield from spec["containers"]
+
+
+def helm_args(values_files: tuple[str, ...], set_values: Mapping[str, str], namespace: str) -> list[str]:
+    args = ["--namespace", namespace]
+    for name in values_files:
+        args += ["--values", str(CHART / "ci" / name)]
+    for key, value in set_values.items():
+        args += ["--set", f"{key}={value}"]
+    return args
+
+
+def run_helm(helm: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([helm, *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+def template(
+    helm: str,
+    values_files: tuple[str, ...] = (),
+    set_values: Mapping[str, str] | None = None,
+    namespace: str = NAMESPACE,
+) -> subprocess.CompletedProcess[str]:
+    args = helm_args(values_files, set_values or {}, namespace)
+    return run_helm(helm, "template", RELEASE, str(CHART), *args)
+
+
+@cache
+def _render(helm: str, values_files: tuple[str, ...], set_items: tuple[tuple[str, str], ...]) -> Rendered:
+    result = template(helm, values_files, dict(set_items))
+    assert result.returncode == 0, result.stderr
+    documents = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    return Rendered(tuple(documents))
+
+
+def render(
+    helm: str, values_files: tuple[str, ...] = (), set_values: Mapping[str, str] | None = None
+) -> Rendered:
+    return _render(helm, values_files, tuple(sorted((set_values or {}).items())))

@@ -1,0 +1,41 @@
+"""Should render only objects the Kubernetes API accepts, checked offline for two API versions."""
+
+from __future__ import annotations
+
+import kubernetes_validate
+import pytest
+
+from tests.charts.chart import Rendered, pod_spec, render
+
+KUBERNETES_VERSIONS = ("1.36", "1.37")
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_should_render_objects_valid_against_the_kubernetes_api_schema(
+    ci_chart: Rendered, version: str
+) -> None:
+    assert ci_chart.objects
+    for obj in ci_chart.objects:
+        name = f"{obj['kind']}/{obj['metadata']['name']}"
+        # strict: an unknown (misspelt) field anywhere fails; the version used must be the one asked for.
+        assert kubernetes_validate.validate(obj, version, strict=True) == version, name
+
+
+def test_should_reject_a_misspelt_field_so_the_check_above_means_something(default_chart: Rendered) -> None:
+    deployment = default_chart.of_kind("Deployment")[0]
+    broken = {**deployment, "spec": {**deployment["spec"], "replica": 1}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSIONS[-1], strict=True)
+
+
+def test_should_render_valid_objects_with_existing_secrets_and_pull_secrets(helm: str) -> None:
+    chart = render(
+        helm, set_values={"postgres.existingSecret": "my-db", "imagePullSecrets[0].name": "registry"}
+    )
+    assert "mlops-platform-postgres" not in chart.names("Secret")
+    for workload in chart.workloads():
+        assert pod_spec(workload)["imagePullSecrets"] == [{"name": "registry"}]
+    for obj in chart.objects:
+        assert (
+            kubernetes_validate.validate(obj, KUBERNETES_VERSIONS[-1], strict=True) == KUBERNETES_VERSIONS[-1]
+        )

@@ -1,0 +1,102 @@
+"""Should refuse bad values: the schema for wrong types and formats, `_validation.tpl` for contradictions."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.charts.chart import CHART, template
+
+SCHEMA_REJECTIONS = {
+    "latest tag": ({"images.mlflow.tag": "latest"}, "/images/mlflow/tag"),
+    "empty tag": ({"images.prefectServer.tag": ""}, "/images/prefectServer/tag"),
+    "enabled not a boolean": ({"minio.enabled": "maybe"}, "/minio/enabled"),
+    "unknown pull policy": ({"images.postgres.pullPolicy": "Sometimes"}, "/images/postgres/pullPolicy"),
+    "bad cpu quantity": ({"worker.resources.limits.cpu": "two"}, "/worker/resources/limits/cpu"),
+    "bad memory quantity": (
+        {"mlflow.resources.requests.memory": "1 GB"},
+        "/mlflow/resources/requests/memory",
+    ),
+    "unknown stage runner": ({"flowRuns.stageRunner": "sometimes"}, "/flowRuns/stageRunner"),
+    "port out of range": ({"externalDatabase.port": "70000"}, "/externalDatabase/port"),
+    "ui api url without /api": (
+        {"prefectServer.uiApiUrl": "http://localhost:4200"},
+        "/prefectServer/uiApiUrl",
+    ),
+    "misspelt top-level key": ({"minoi.enabled": "false"}, "minoi"),
+    "setting outside MLOPS_": ({"flowRuns.extraSettings.FOO": "1"}, "/flowRuns/extraSettings"),
+}
+
+EXTERNAL_DB = {"postgres.enabled": "false", "externalDatabase.host": "db.example.com"}
+EXTERNAL_S3 = {"minio.enabled": "false", "externalS3.endpoint": "https://s3.example.com"}
+GUARD_FAILURES = {
+    "postgres off, no host": ({"postgres.enabled": "false"}, "mlops", "set externalDatabase.host"),
+    "postgres off, no secret": (EXTERNAL_DB, "mlops", "set externalDatabase.existingSecret"),
+    "minio off, no endpoint": ({"minio.enabled": "false"}, "mlops", "set externalS3.endpoint"),
+    "minio off, no secret": (EXTERNAL_S3, "mlops", "set externalS3.existingSecret"),
+    "worker without server": ({"prefectServer.enabled": "false"}, "mlops", "set worker.apiUrl"),
+    "worker without mlflow": ({"mlflow.enabled": "false"}, "mlops", "set flowRuns.mlflowTrackingUri"),
+    "wrong namespace": ({}, "default", 'install into namespace "mlops"'),
+    "s3 secret name": (
+        {**EXTERNAL_S3, "externalS3.existingSecret": "my-s3"},
+        "mlops",
+        'externalS3.existingSecret must be "mlops-s3-credentials"',
+    ),
+    "credential setting": (
+        {"flowRuns.extraSettings.MLOPS_API_TOKEN": "x"},
+        "mlops",
+        "flowRuns.extraSettings.MLOPS_API_TOKEN looks like a credential",
+    ),
+}
+
+
+@pytest.mark.parametrize(("set_values", "field"), SCHEMA_REJECTIONS.values(), ids=SCHEMA_REJECTIONS.keys())
+def test_should_reject_bad_values_with_the_schema_naming_the_field(
+    helm: str, set_values: dict[str, str], field: str
+) -> None:
+    result = template(helm, set_values=set_values)
+    assert result.returncode != 0
+    assert "don't meet the specifications of the schema" in result.stderr
+    assert field in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("set_values", "namespace", "message"), GUARD_FAILURES.values(), ids=GUARD_FAILURES.keys()
+)
+def test_should_fail_on_contradictory_values_naming_the_path_to_fix(
+    helm: str, set_values: dict[str, str], namespace: str, message: str
+) -> None:
+    result = template(helm, set_values=set_values, namespace=namespace)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+
+
+def test_should_have_a_test_for_every_fail_guard() -> None:
+    guards = re.findall(r"\{\{-? fail ", (CHART / "templates" / "_validation.tpl").read_text())
+    assert len(guards) == len(GUARD_FAILURES)
+
+
+def test_should_accept_an_external_database_and_s3_together(helm: str) -> None:
+    values = {**EXTERNAL_DB, **EXTERNAL_S3}
+    values["externalDatabase.existingSecret"] = "db"
+    values["externalS3.existingSecret"] = "mlops-s3-credentials"
+    result = template(helm, set_values=values)
+    assert result.returncode == 0, result.stderr
+
+
+def test_should_comment_every_values_key_helm_docs_style() -> None:
+    lines = Path(CHART / "values.yaml").read_text().splitlines()
+    for number, line in enumerate(lines):
+        key = re.match(r"^\s*([A-Za-z][A-Za-z0-9]*):", line)
+        if key is None:
+            continue
+        previous = number - 1
+        while previous >= 0 and lines[previous].lstrip().startswith("##"):
+            previous -= 1
+        assert lines[previous].lstrip().startswith("# --"), f"values.yaml:{number + 1} {key[1]}"
+
+
+def test_should_keep_the_schema_free_of_remote_refs() -> None:
+    assert "$ref" not in (CHART / "values.schema.json").read_text()

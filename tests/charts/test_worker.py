@@ -1,0 +1,185 @@
+"""Should give the worker the pool's own job template, least-privilege RBAC and the flow runs' settings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.charts.chart import CHART, WORK_POOL_TEMPLATE, Json, Rendered, pod_spec, render
+
+TEMPLATE_DEFAULTS = {
+    name: spec.get("default")
+    for name, spec in json.loads(WORK_POOL_TEMPLATE.read_text())["variables"]["properties"].items()
+}
+# What prefect-kubernetes calls (worker.py: create/delete Jobs; observer.py, kopf: watch/list/get Jobs and
+# pods, read a pod's log, post events), nothing more: no secrets (no API key), no cluster scope.
+WORKER_RULES = [
+    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "watch", "create", "delete"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+]
+
+
+def worker_container(chart: Rendered) -> Json:
+    container: Json = pod_spec(chart.get("Deployment", "mlops-platform-prefect-worker"))["containers"][0]
+    return container
+
+
+def test_should_hand_the_worker_exactly_the_pool_template_the_contract_test_checks(
+    default_chart: Rendered,
+) -> None:
+    config_map = default_chart.get("ConfigMap", "mlops-platform-work-pool-template")
+    content = config_map["data"]["base-job-template.json"]
+    assert json.loads(content) == json.loads(WORK_POOL_TEMPLATE.read_text())
+    assert content.strip() == WORK_POOL_TEMPLATE.read_text().strip()
+
+
+def test_should_ship_the_pool_template_as_the_same_file_as_infra() -> None:
+    shipped = CHART / "files" / "kubernetes-job-template.json"
+    assert shipped.read_bytes() == WORK_POOL_TEMPLATE.read_bytes()
+    if shipped.is_symlink():
+        assert shipped.resolve() == WORK_POOL_TEMPLATE.resolve()
+
+
+def test_should_start_a_kubernetes_worker_on_the_pool_with_the_mounted_template(
+    default_chart: Rendered,
+) -> None:
+    deployment = default_chart.get("Deployment", "mlops-platform-prefect-worker")
+    container = worker_container(default_chart)
+    assert container["image"] == TEMPLATE_DEFAULTS["image"]
+    assert container["command"] == [
+        "prefect", "worker", "start", "--pool", "mlops-kubernetes", "--type", "kubernetes",
+        "--base-job-template", "/config/base-job-template.json",
+    ]  # fmt: skip
+    mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+    volumes = {volume["name"]: volume for volume in pod_spec(deployment)["volumes"]}
+    assert volumes[mounts["/config"]]["configMap"]["name"] == "mlops-platform-work-pool-template"
+    env = {entry["name"]: entry.get("value") for entry in container["env"]}
+    assert env["PREFECT_API_URL"] == "http://mlops-platform-prefect-server:4200/api"
+    assert env["PREFECT_INTEGRATIONS_KUBERNETES_OBSERVER_NAMESPACES"] == TEMPLATE_DEFAULTS["namespace"]
+    # The worker sees the flow runs' settings too (for `kubectl exec ... mlops generate`).
+    assert container["envFrom"] == [{"configMapRef": {"name": TEMPLATE_DEFAULTS["settings_config_map"]}}]
+
+
+def test_should_use_worker_api_url_when_set(helm: str) -> None:
+    chart = render(helm, set_values={"worker.apiUrl": "http://prefect.example.com/api"})
+    env = {entry["name"]: entry.get("value") for entry in worker_container(chart)["env"]}
+    assert env["PREFECT_API_URL"] == "http://prefect.example.com/api"
+
+
+def test_should_grant_the_worker_exactly_the_verbs_prefect_kubernetes_uses(default_chart: Rendered) -> None:
+    assert default_chart.of_kind("ClusterRole") == [] and default_chart.of_kind("ClusterRoleBinding") == []
+    (role,) = default_chart.of_kind("Role")
+    assert role["metadata"]["namespace"] == TEMPLATE_DEFAULTS["namespace"]
+    assert role["rules"] == WORKER_RULES
+    (binding,) = default_chart.of_kind("RoleBinding")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "mlops-platform-prefect-worker", "namespace": "mlops"}
+    ]
+
+
+def test_should_give_flow_run_pods_a_service_account_without_token_or_role(default_chart: Rendered) -> None:
+    account = default_chart.get("ServiceAccount", TEMPLATE_DEFAULTS["service_account_name"])
+    assert account["automountServiceAccountToken"] is False
+    assert account["metadata"]["namespace"] == TEMPLATE_DEFAULTS["namespace"]
+    bound = {subject["name"] for b in default_chart.of_kind("RoleBinding") for subject in b["subjects"]}
+    assert account["metadata"]["name"] not in bound
+
+
+def test_should_create_the_settings_config_map_and_s3_secret_the_pool_template_names(
+    default_chart: Rendered,
+) -> None:
+    settings = default_chart.get("ConfigMap", TEMPLATE_DEFAULTS["settings_config_map"])["data"]
+    assert settings == {
+        "MLOPS_LANDING_URL": "s3://mlops-landing",
+        "MLOPS_DATA_URL": "s3://mlops-data",
+        "MLOPS_S3_ENDPOINT_URL": "http://mlops-platform-minio:9000",
+        "MLOPS_MLFLOW_TRACKING_URI": "http://mlops-platform-mlflow:5000",
+        "MLOPS_STAGE_RUNNER": "deployments",
+        "MLOPS_WORK_POOL": "mlops-kubernetes",
+        "MLOPS_PROJECT_DIR": "/app",
+    }
+    secret = default_chart.get("Secret", TEMPLATE_DEFAULTS["s3_secret_name"])
+    assert set(secret["data"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+
+
+def test_should_point_flow_runs_at_the_external_s3_endpoint(helm: str) -> None:
+    chart = render(helm, ("external-s3-values.yaml",))
+    settings = chart.get("ConfigMap", TEMPLATE_DEFAULTS["settings_config_map"])["data"]
+    assert settings["MLOPS_S3_ENDPOINT_URL"] == "https://s3.example.com"
+    assert chart.of_kind("StatefulSet") and "mlops-platform-minio" not in chart.names("StatefulSet")
+    assert TEMPLATE_DEFAULTS["s3_secret_name"] not in chart.names("Secret")  # the user's own Secret
+
+
+@pytest.mark.parametrize("values_file", ["minimal-values.yaml"])
+def test_should_render_only_the_server_pieces_in_the_minimal_set(helm: str, values_file: str) -> None:
+    chart = render(helm, (values_file,))
+    assert chart.names("Deployment") == {"mlops-platform-prefect-server"}
+    assert chart.names("StatefulSet") == {"mlops-platform-postgres"}
+    assert chart.of_kind("Role") == [] and chart.of_kind("Job") == []
+
+
+def test_should_migrate_the_database_in_an_init_container_before_the_server_starts(
+    default_chart: Rendered,
+) -> None:
+    spec = pod_spec(default_chart.get("Deployment", "mlops-platform-prefect-server"))
+    (init,) = spec["initContainers"]
+    assert init["command"] == ["prefect", "server", "database", "upgrade", "-y"]
+    (server,) = spec["containers"]
+    env = {entry["name"]: entry for entry in server["env"]}
+    assert env["PREFECT_API_DATABASE_MIGRATE_ON_START"]["value"] == "false"
+    assert env["PREFECT_UI_API_URL"]["value"] == "http://localhost:4200/api"
+    assert env["PREFECT_API_DATABASE_CONNECTION_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "mlops-platform-postgres",
+        "key": "prefect-database-url",
+    }
+    assert {e["name"] for e in init["env"]} >= {"PREFECT_API_DATABASE_CONNECTION_URL"}
+
+
+def test_should_serve_mlflow_artifacts_from_s3_with_the_service_in_allowed_hosts(
+    default_chart: Rendered,
+) -> None:
+    (container,) = pod_spec(default_chart.get("Deployment", "mlops-platform-mlflow"))["containers"]
+    args = container["args"]
+    assert args[args.index("--backend-store-uri") + 1] == "$(MLFLOW_BACKEND_STORE_URI)"
+    assert args[args.index("--artifacts-destination") + 1] == "s3://mlflow-artifacts"
+    assert args[args.index("--workers") + 1] == "1"
+    assert "mlops-platform-mlflow:5000" in args[args.index("--allowed-hosts") + 1].split(",")
+    env = {entry["name"]: entry for entry in container["env"]}
+    assert env["MLFLOW_S3_ENDPOINT_URL"]["value"] == "http://mlops-platform-minio:9000"
+
+
+def test_should_create_the_three_buckets_in_an_idempotent_post_install_hook(default_chart: Rendered) -> None:
+    job = default_chart.get("Job", "mlops-platform-minio-buckets")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+    (container,) = pod_spec(job)["containers"]
+    env = {entry["name"]: entry.get("value") for entry in container["env"]}
+    assert env["BUCKETS"] == "mlops-data,mlops-landing,mlflow-artifacts"
+    assert "if bucket not in existing" in container["command"][-1]
+
+
+def test_should_expose_prefect_mlflow_and_minio_on_their_ports(default_chart: Rendered) -> None:
+    ports = {
+        svc["metadata"]["name"]: [port["port"] for port in svc["spec"]["ports"]]
+        for svc in default_chart.of_kind("Service")
+    }
+    assert ports == {
+        "mlops-platform-prefect-server": [4200],
+        "mlops-platform-mlflow": [5000],
+        "mlops-platform-minio": [9000, 9001],
+        "mlops-platform-postgres": [5432],
+    }
+
+
+def test_should_print_port_forwards_and_the_minio_credentials_command_in_notes() -> None:
+    notes = Path(CHART / "templates" / "NOTES.txt").read_text()
+    for needle in ("4200:4200", "5000:5000", "9001:9001", "AWS_SECRET_ACCESS_KEY", "base64 -d"):
+        assert needle in notes
