@@ -6,7 +6,6 @@ Pulling needs nothing but the remote and the hash, so a stage can run on any mac
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import yaml
@@ -93,7 +92,3 @@ class DvcStore:
         if not target.exists():
             raise DvcError(f"dvc pull of md5 {version.md5} produced no file at {target}")
         return target
-
-    def discard(self) -> None:
-        """Remove the workspace (data stays in the remote)."""
-        shutil.rmtree(self.workspace, ignore_errors=True)

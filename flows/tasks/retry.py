@@ -22,16 +22,12 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, TRANSIENT_ERRORS)
-
-
 def retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:
     """Prefect retry condition: retry only transient failures."""
     try:
         state.result()
     except Exception as exc:
-        return is_transient(exc)
+        return isinstance(exc, TRANSIENT_ERRORS)
     return False
 
 
