@@ -48,7 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return run_batches(args.batches, None if args.no_demo else args.demo_rows, settings)
         if args.command == "generate":
-            batches = missing_landing_batches(args.batches, settings) if args.if_missing else args.batches
+            from flows.adapters.landing import missing_batches
+
+            batches = missing_batches(args.batches, settings) if args.if_missing else args.batches
             for batch in batches:
                 print(land_demo_batch(batch, args.rows, args.label_noise, args.format, settings))
             return 0
@@ -74,36 +76,19 @@ def positive_int(text: str) -> int:
 
 def land_demo_batch(batch: int, rows: int, label_noise: float, fmt: str, settings: Settings) -> str:
     """Write demo batch `batch` into the landing location; returns its URI."""
-    from flows.adapters.landing import landing_uri
-    from flows.adapters.objectstore import open_fs
+    from flows.adapters.landing import write_landing_batch
     from flows.logic.demo import generate_batch
 
     frame = generate_batch(batch, rows, seed=settings.seed, label_noise=label_noise)
-    base = settings.resolved_landing_url
-    fs, root = open_fs(base, settings)
-    fs.makedirs(root, exist_ok=True)
-    name = f"batch_{batch}.{fmt}"
-    with fs.open(f"{root.rstrip('/')}/{name}", "wb") as handle:
-        if fmt == "csv":
-            frame.to_csv(handle, index=False)
-        else:
-            frame.to_parquet(handle, index=False)
-    return landing_uri(base, name)
-
-
-def missing_landing_batches(batches: Sequence[int], settings: Settings) -> list[int]:
-    from flows.adapters.landing import SUFFIXES
-    from flows.adapters.objectstore import open_fs
-
-    fs, root = open_fs(settings.resolved_landing_url, settings)
-    return [b for b in batches if not any(fs.exists(f"{root.rstrip('/')}/batch_{b}{s}") for s in SUFFIXES)]
+    return write_landing_batch(frame, batch, fmt, settings)
 
 
 def run_batches(batches: Sequence[int], demo_rows: int | None, settings: Settings) -> int:
+    from flows.adapters.landing import missing_batches
     from flows.training_flow import training_pipeline
 
     if demo_rows is not None:
-        for batch in missing_landing_batches(batches, settings):
+        for batch in missing_batches(batches, settings):
             uri = land_demo_batch(batch, demo_rows, 0.0, "csv", settings)
             print(f"landed demo batch {batch} ({demo_rows} rows) at {uri}", flush=True)
     summaries: list[PipelineSummary] = []
@@ -136,7 +121,7 @@ def print_summary(summaries: Sequence[PipelineSummary], settings: Settings) -> N
             f"{s.roc_auc:.4f}",
             "yes" if s.is_champion else f"no (v{s.champion_version})",
         )
-    console = Console(width=max(Console().width, 120))
+    console = Console(width=max(Console().width, 140))  # full md5s: people copy them
     console.print(table)
     if settings.mode == "embedded":
         console.print(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import fsspec
 import pandas as pd
 
 from flows.adapters.objectstore import open_fs
@@ -29,14 +31,43 @@ def landing_uri(base: str, name: str) -> str:
     return f"{base.rstrip('/')}/{name}"
 
 
+def landing_name(batch_number: int, suffix: str) -> str:
+    """The file name a batch lands under, e.g. batch_3.csv."""
+    return f"batch_{batch_number}{suffix}"
+
+
+def _landed_paths(batch_number: int, fs: fsspec.AbstractFileSystem, root: str) -> list[str]:
+    candidates = [f"{root.rstrip('/')}/{landing_name(batch_number, s)}" for s in SUFFIXES]
+    return [p for p in candidates if fs.exists(p)]
+
+
+def missing_batches(batches: Sequence[int], settings: Settings) -> list[int]:
+    """Those of `batches` with no file in the landing location."""
+    fs, root = open_fs(settings.resolved_landing_url, settings)
+    return [b for b in batches if not _landed_paths(b, fs, root)]
+
+
+def write_landing_batch(frame: pd.DataFrame, batch_number: int, fmt: str, settings: Settings) -> str:
+    """Land a batch as CSV or Parquet; returns its URI."""
+    base = settings.resolved_landing_url
+    fs, root = open_fs(base, settings)
+    fs.makedirs(root, exist_ok=True)
+    name = landing_name(batch_number, f".{fmt}")
+    with fs.open(f"{root.rstrip('/')}/{name}", "wb") as handle:
+        if fmt == "csv":
+            frame.to_csv(handle, index=False)
+        else:
+            frame.to_parquet(handle, index=False)
+    return landing_uri(base, name)
+
+
 def read_landing_batch(batch_number: int, settings: Settings) -> LandingFile:
     """The batch's rows, read only after the file is found, sized and hashed."""
     base = settings.resolved_landing_url
     fs, root = open_fs(base, settings)
-    candidates = [f"{root.rstrip('/')}/batch_{batch_number}{s}" for s in SUFFIXES]
-    present = [p for p in candidates if fs.exists(p)]
+    present = _landed_paths(batch_number, fs, root)
     if not present:
-        names = " or ".join(f"batch_{batch_number}{s}" for s in SUFFIXES)
+        names = " or ".join(landing_name(batch_number, s) for s in SUFFIXES)
         raise LandingError(f"batch {batch_number} does not exist: no {names} in {base}")
     if len(present) > 1:
         raise LandingError(f"batch {batch_number} is ambiguous: both .csv and .parquet in {base}")

@@ -30,7 +30,7 @@ def ingest(batch_number: int) -> IngestResult:
         )
     frame = data.validate(batch_number, landing.frame)
     with stage_workspace("ingest", settings) as workspace:
-        file = data.version_frame(frame, f"raw/batch_{batch_number:06d}.parquet", workspace, settings)
+        file = data.version_frame(frame, data.raw_file(batch_number), workspace, settings)
     version = RawVersion(
         batch_number=batch_number,
         file=file,

@@ -37,8 +37,7 @@ def prepare(raw_versions: list[RawVersion]) -> PrepareResult:
         return publish(PrepareResult(dataset=existing, reused=True), settings)
     with stage_workspace("prepare", settings) as workspace:
         raw = [
-            data.fetch_frame(v.file, f"raw/batch_{v.batch_number:06d}.parquet", workspace, settings)
-            for v in raw_versions
+            data.fetch_frame(v.file, data.raw_file(v.batch_number), workspace, settings) for v in raw_versions
         ]
         dataset = prepare_dataset(raw, settings.holdout_fraction, settings.validation_fraction, settings.seed)
         file = data.version_frame(dataset, f"datasets/{key}.parquet", workspace, settings)

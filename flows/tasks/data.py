@@ -17,6 +17,11 @@ from flows.settings import Settings
 from flows.tasks.retry import IO_RETRIES
 
 
+def raw_file(batch_number: int) -> str:
+    """Where a raw batch lives in a stage's DVC workspace (its name in the remote is its md5)."""
+    return f"raw/batch_{batch_number:06d}.parquet"
+
+
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
 def ingested_batches(settings: Settings) -> dict[int, RawVersion]:
     """What the catalog says has been ingested."""
