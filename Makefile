@@ -69,6 +69,10 @@ format: venv ## apply ruff's fixes and formatting
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
 
+.PHONY: bench
+bench: venv tools ## benchmarks as ratios against same-run baselines -> bench/results/ (BENCH_5M=1 adds 5M rows)
+	$(RUN) python -m bench
+
 SERVICES_ENV := $(CURDIR)/.mlops/services/env.sh
 WITH_SERVICES = set -a && source $(SERVICES_ENV) && set +a &&
 BATCH ?= 1

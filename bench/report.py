@@ -1,0 +1,144 @@
+"""Turn the measurements into the result keys, a printed table and the scale plot."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+from bench.datapath import Transfers
+from bench.landing import size_label
+from bench.latency import Latencies
+from bench.overhead import SizeResult
+from bench.stats import loglog_slope, median, megabytes_per_second, percentile, ratio
+
+# What the issue aims for: (key, comparison, bound).
+AIMS = {
+    "overhead_ratio_1m": ("<=", 1.15),
+    "dvc_pull_vs_boto3": (">=", 0.8),
+    "rss_vs_bare": ("<=", 1.3),
+    "scale_slope": ("<=", 1.1),
+}
+
+
+def overhead_keys(sizes: list[SizeResult]) -> dict[str, float]:
+    """Per size: pipeline work time over the bare script's (medians). Then, over the two largest sizes,
+    the log-log slope of the pipeline's time (fixed costs flatten it at small sizes), and at the largest
+    size the pipeline's peak RSS over the bare script's and over the raw dataframe's size."""
+    keys = {
+        f"overhead_ratio_{size_label(s.rows)}": ratio(
+            median([r.seconds for r in s.pipeline]), median([r.seconds for r in s.bare])
+        )
+        for s in sizes
+    }
+    largest = sizes[-2:]
+    keys["scale_slope"] = loglog_slope(
+        [s.rows for s in largest], [median([r.seconds for r in s.pipeline]) for s in largest]
+    )
+    top = sizes[-1]
+    pipeline_rss = median([r.peak_rss_bytes for r in top.pipeline])
+    keys["rss_vs_bare"] = ratio(pipeline_rss, median([r.peak_rss_bytes for r in top.bare]))
+    frame_bytes = [r.frame_bytes for r in top.bare if r.frame_bytes]
+    keys["rss_over_df"] = ratio(pipeline_rss, median(frame_bytes))
+    return keys
+
+
+def transfer_keys(transfers: Transfers) -> dict[str, float]:
+    def rate(seconds: list[float]) -> float:
+        return megabytes_per_second(transfers.size_bytes, median(seconds))
+
+    return {
+        "dvc_push_mb_s": rate(transfers.dvc_push),
+        "dvc_pull_mb_s": rate(transfers.dvc_pull),
+        "boto3_upload_mb_s": rate(transfers.boto3_upload),
+        "boto3_download_mb_s": rate(transfers.boto3_download),
+        "dvc_push_vs_boto3": ratio(rate(transfers.dvc_push), rate(transfers.boto3_upload)),
+        "dvc_pull_vs_boto3": ratio(rate(transfers.dvc_pull), rate(transfers.boto3_download)),
+    }
+
+
+def latency_keys(latencies: Latencies) -> dict[str, float]:
+    p50 = percentile(latencies.stage_start, 50)
+    return {
+        "stage_latency_p50_s": p50,
+        "stage_latency_p95_s": percentile(latencies.stage_start, 95),
+        "bare_import_s": median(latencies.bare_import),
+        "stage_latency_vs_bare_import": ratio(p50, median(latencies.bare_import)),
+    }
+
+
+def dvc_repro_keys(pipeline: SizeResult, dvc_repro_seconds: list[float]) -> dict[str, float]:
+    """Whole processes on both sides: interpreter starts and imports are part of either way."""
+    return {
+        "pipeline_vs_dvc_repro": ratio(
+            median([r.process_seconds for r in pipeline.pipeline]), median(dvc_repro_seconds)
+        ),
+        "dvc_repro_rows": float(pipeline.rows),
+    }
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        model = next(
+            (
+                ln.split(":", 1)[1].strip()
+                for ln in cpuinfo.read_text().splitlines()
+                if ln.startswith("model name")
+            ),
+            "",
+        )
+    meminfo = Path("/proc/meminfo")
+    total = meminfo.read_text().split()[1] if meminfo.exists() else "0"
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gib": round(int(total) / 2**20, 1),
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()}",
+    }
+
+
+def verdict(key: str, value: float) -> str:
+    if key not in AIMS:
+        return ""
+    op, bound = AIMS[key]
+    met = value <= bound if op == "<=" else value >= bound
+    return f"aim {op} {bound}: {'met' if met else 'missed'}"
+
+
+def table(keys: dict[str, float]) -> str:
+    width = max(len(k) for k in keys)
+    return "\n".join(f"{k:<{width}}  {v:10.3f}  {verdict(k, v)}".rstrip() for k, v in keys.items())
+
+
+def plot(sizes: list[SizeResult], path: Path) -> None:
+    """Wall time and peak RSS against rows, log-log, pipeline and bare script side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [s.rows for s in sizes]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for kind in ("pipeline", "bare"):
+        left.plot(rows, [median([r.seconds for r in getattr(s, kind)]) for s in sizes], "o-", label=kind)
+        right.plot(
+            rows,
+            [median([r.peak_rss_bytes for r in getattr(s, kind)]) / 2**20 for s in sizes],
+            "o-",
+            label=kind,
+        )
+    for axis, label in ((left, "wall time (s)"), (right, "peak RSS (MiB)")):
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xlabel("rows")
+        axis.set_ylabel(label)
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend()
+    fig.suptitle("training_pipeline(1) embedded vs bare XGBoost script")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

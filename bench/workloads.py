@@ -1,0 +1,75 @@
+"""One measured workload per process, so its peak RSS is its own.
+
+    python -m bench.workloads {bare|pipeline} LANDING_FILE RESULT_JSON
+
+`bare` is the limit of the job: read the batch, build the same features and split, train the same XGBoost
+model and score the holdout, all in memory. `pipeline` runs `training_pipeline(1)` inline (the embedded
+mode of `make run`), configured by the MLOPS_* environment the parent sets. Only the work is timed:
+interpreter start and imports are not (they are reported apart by the latency section).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+def peak_rss_bytes() -> int:
+    """High-water resident set of this process and of any children it waited for (Linux: KiB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) * 1024
+
+
+def bare(landing_file: Path) -> dict[str, Any]:
+    from flows.logic.evaluation import holdout_metrics
+    from flows.logic.features import SPLIT_COLUMN, prepare_dataset
+    from flows.logic.schema import LABEL_COLUMN
+    from flows.logic.training import fit, predict_proba, training_params
+    from flows.settings import Settings
+
+    settings = Settings()
+    started = time.perf_counter()
+    raw = pd.read_csv(landing_file)
+    dataset = prepare_dataset([raw], settings.holdout_fraction, settings.validation_fraction, settings.seed)
+    model = fit(dataset, training_params(settings.seed))
+    holdout = dataset[dataset[SPLIT_COLUMN] == "holdout"]
+    metrics = holdout_metrics(holdout[LABEL_COLUMN].to_numpy(), predict_proba(model.booster, holdout))
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "roc_auc": metrics.roc_auc, "frame_bytes": _frame_bytes(raw)}
+
+
+def pipeline(landing_file: Path) -> dict[str, Any]:
+    from flows.training_flow import training_pipeline
+
+    started = time.perf_counter()
+    summary = training_pipeline(1)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "roc_auc": summary.roc_auc, "frame_bytes": None}
+
+
+def _frame_bytes(frame: pd.DataFrame) -> int:
+    return int(frame.memory_usage(deep=True).sum())
+
+
+WORKLOADS = {"bare": bare, "pipeline": pipeline}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3 or argv[0] not in WORKLOADS:
+        print(__doc__, file=sys.stderr)
+        return 2
+    kind, landing_file, result_file = argv[0], Path(argv[1]), Path(argv[2])
+    result = WORKLOADS[kind](landing_file) | {"peak_rss_bytes": peak_rss_bytes()}
+    result_file.write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
