@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import xgboost as xgb
 
+from flows.adapters.cpu import cpu_budget
 from flows.logic.evaluation import holdout_metrics
 from flows.logic.features import SPLIT_COLUMN, prepare_dataset
 from flows.logic.schema import LABEL_COLUMN
@@ -36,7 +37,7 @@ def prepare(raw: str, dataset: str) -> None:
 
 
 def train(dataset: str, model: str) -> None:
-    trained = fit(pd.read_parquet(dataset), training_params(Settings().seed))
+    trained = fit(pd.read_parquet(dataset), training_params(Settings().seed, threads=cpu_budget()))
     trained.booster.set_attr(best_iteration=str(trained.best_iteration))
     trained.booster.save_model(model)
 

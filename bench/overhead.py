@@ -23,6 +23,7 @@ class Run:
     peak_rss_bytes: int
     roc_auc: float
     frame_bytes: int | None
+    children_peak_rss_bytes: int = 0
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,10 +40,11 @@ class TrainedModel:
     valid_rows: int
 
 
-def training_params(seed: int, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The full XGBoost parameter set: defaults, then overrides, with the seed and all cores."""
+def training_params(seed: int, overrides: dict[str, Any] | None = None, threads: int = 1) -> dict[str, Any]:
+    """The full XGBoost parameter set: defaults, then overrides, with the seed and `threads` threads
+    (the CPUs the process may use; an explicit `nthread` override wins)."""
     params = {**DEFAULT_PARAMS, **(overrides or {}), "seed": seed}
-    params.setdefault("nthread", os.cpu_count() or 1)
+    params.setdefault("nthread", threads)
     return params
 
 

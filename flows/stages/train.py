@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from flows.adapters.code_version import code_version
+from flows.adapters.cpu import cpu_budget
 from flows.contracts import DatasetVersion, TrainResult
 from flows.logic.lineage import lineage_tags
 from flows.logic.training import best_candidate, train_key, training_params
@@ -29,7 +30,7 @@ def train(
     settings = get_settings()
     logger = get_run_logger()
     version_of_code = code_version(settings.code_version)
-    full_params = training_params(settings.seed, params)
+    full_params = training_params(settings.seed, params, threads=cpu_budget())
     key = train_key(dataset.file.md5, full_params, version_of_code)
     existing = model.find_trained_version(key, settings)
     if existing is not None:

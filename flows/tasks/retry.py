@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
-from mlflow.exceptions import MlflowException
 from prefect.tasks import exponential_backoff
 
 from flows.adapters.dvc_store import DvcError
@@ -15,11 +15,19 @@ from flows.adapters.dvc_store import DvcError
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,  # includes ConnectionError and TimeoutError
     DvcError,
-    MlflowException,
     requests.RequestException,
     BotoCoreError,
     ClientError,
 )
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, TRANSIENT_ERRORS):
+        return True
+    # MLflow's errors are transient too. Looked up lazily: importing mlflow costs ~3 s, and a stage that
+    # never imported it (ingest, prepare) cannot have raised one.
+    mlflow_exceptions = sys.modules.get("mlflow.exceptions")
+    return mlflow_exceptions is not None and isinstance(exc, mlflow_exceptions.MlflowException)
 
 
 def retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -27,7 +35,7 @@ def retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:
     try:
         state.result()
     except Exception as exc:
-        return isinstance(exc, TRANSIENT_ERRORS)
+        return is_transient(exc)
     return False
 
 

@@ -30,3 +30,9 @@ def test_transient_failures_are_retried(error: BaseException) -> None:
 )
 def test_bad_input_and_bugs_are_not_retried(error: BaseException) -> None:
     assert not retry_on_transient(None, None, FailedState(error))
+
+
+def test_mlflow_failures_are_retried() -> None:
+    from mlflow.exceptions import MlflowException
+
+    assert retry_on_transient(None, None, FailedState(MlflowException("server unavailable")))
