@@ -30,8 +30,10 @@ help: ## list the targets
 uv:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
 
+# Bytecode compiled at install: imports then skip compiling (where PYTHONDONTWRITEBYTECODE is set, as
+# here, every process start would compile mlflow, prefect and dvc from source, ~3 s each).
 .venv/.synced: pyproject.toml uv.lock | uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
 .PHONY: venv

@@ -14,6 +14,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 from prefect.runtime import deployment, flow_run
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
 from flows.adapters.objectstore import open_fs, read_json, write_json
 from flows.contracts import StageResult
@@ -55,7 +56,10 @@ def run_stages(
 ) -> list[ResultT]:
     """Run a stage once per parameter set: as parallel flow runs on the pool, or one after another inline."""
     if not use_deployments(settings):
-        return [result_type.model_validate(stage(**parameters)) for parameters in parameter_sets]
+        # Inline stages share the pipeline's process, whose flow run already heartbeats. Their own
+        # heartbeat threads would add nothing but a join of up to 1 s when each stage ends.
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            return [result_type.model_validate(stage(**parameters)) for parameters in parameter_sets]
     runs: list[FlowRun] = [
         run_deployment(  # type: ignore[misc]  # sync call of a sync/async API
             f"{stage.name}/{stage.name}", parameters=_jsonable(parameters), timeout=0, as_subflow=True
