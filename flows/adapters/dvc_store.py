@@ -44,6 +44,9 @@ class DvcStore:
             conf["remote"] = {REMOTE: remote}
             conf["core"]["remote"] = REMOTE
             conf["core"]["analytics"] = False
+            # The workspace is scratch on the cache's own disk: link files instead of copying them
+            # (a copy per add and per pull; DVC's default is reflink, else copy).
+            conf["cache"]["type"] = "hardlink,copy"
 
     def push(self, relative_path: str) -> FileVersion:
         """`dvc add` + `dvc push` one workspace file; returns its content address."""
