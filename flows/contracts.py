@@ -82,6 +82,21 @@ class PromotionResult(StageResult):
     champion_version: str | None
 
 
+class ScoringResult(StageResult):
+    """One scored batch: which pinned model version scored it, and where the predictions are."""
+
+    environment: str
+    batch_number: int
+    model_name: str
+    model_version: str
+    model_run_id: str
+    rows: int
+    source_uri: str
+    source_md5: str
+    predictions_uri: str
+    record_uri: str
+
+
 class PipelineSummary(StageResult):
     batch_number: int
     rows: int

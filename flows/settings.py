@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     stage_runner: Literal["auto", "inline", "deployments"] = "auto"
     # Code version recorded as lineage; in a cluster set it to the image digest.
     code_version: str = ""
+    # The environment these settings belong to (dev, prod): recorded with predictions, part of their path.
+    environment: str = Field(default="local", pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    # The model the scoring flow uses, pinned per environment in Git (the chart renders it from
+    # scoring.model in infra/environments/<env>/values.yaml); an empty version means nothing is pinned.
+    scoring_model_name: str = ""
+    scoring_model_version: str = Field(default="", pattern=r"^$|^[1-9][0-9]*$")
 
     @cached_property
     def home_dir(self) -> Path:
@@ -75,6 +81,11 @@ class Settings(BaseSettings):
     def stage_results_url(self) -> str:
         """Where a stage run from a deployment leaves its (small) result for the pipeline."""
         return f"{self.resolved_data_url}/stage-results"
+
+    @property
+    def predictions_url(self) -> str:
+        """Where the scoring flow writes, per environment: <data>/predictions/<environment>/."""
+        return f"{self.resolved_data_url}/predictions/{self.environment}"
 
     @property
     def resolved_tracking_uri(self) -> str:

@@ -7,6 +7,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
+# The gate's decision, as a tag on the model version (and its run): what `mlops promote` checks.
+GATE_DECISION_TAG = "gate.decision"
+GATE_PROMOTE, GATE_KEEP = "promote", "keep"
+
 
 @dataclass(frozen=True)
 class Metrics:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from flows.logic.schema import COLUMN_NAMES, COLUMNS, ID_COLUMN, Column
+from flows.logic.schema import COLUMNS, ID_COLUMN, LABEL_COLUMN, Column
 
 
 class BatchRejected(ValueError):
@@ -33,24 +33,36 @@ def check_batch_order(batch_number: int, ingested: Iterable[int]) -> list[str]:
     return []
 
 
-def find_problems(df: pd.DataFrame) -> list[str]:
-    """Every way this batch breaks the schema, in a stable order; empty when it is valid."""
+def expected_columns(df: pd.DataFrame, label_required: bool = True) -> tuple[Column, ...]:
+    """The schema's columns; without the label when it is optional (scoring) and absent."""
+    if label_required or LABEL_COLUMN in set(map(str, df.columns)):
+        return COLUMNS
+    return tuple(c for c in COLUMNS if c.name != LABEL_COLUMN)
+
+
+def find_problems(df: pd.DataFrame, label_required: bool = True) -> list[str]:
+    """Every way this batch breaks the schema, in a stable order; empty when it is valid.
+
+    Scoring passes `label_required=False`: a batch to score may come without its label.
+    """
     if len(df.columns) != len(set(df.columns)):
         dupes = sorted({str(c) for c in df.columns if list(df.columns).count(c) > 1})
         return [f"duplicated columns: {', '.join(dupes)}"]
+    columns = expected_columns(df, label_required)
+    names = [c.name for c in columns]
     present = set(map(str, df.columns))
     problems: list[str] = []
-    missing = [c for c in COLUMN_NAMES if c not in present]
+    missing = [c for c in names if c not in present]
     if missing:
         problems.append(f"missing columns: {', '.join(missing)}")
-    extra = sorted(present - set(COLUMN_NAMES))
+    extra = sorted(present - set(names))
     if extra:
         problems.append(f"unexpected columns: {', '.join(extra)}")
     if len(df) == 0:
         problems.append("batch is empty (no rows)")
     if problems:
         return problems
-    for column in COLUMNS:
+    for column in columns:
         problems.extend(_column_problems(df[column.name], column))
     problems.extend(_duplicate_id_problems(df[ID_COLUMN]))
     return problems
@@ -106,10 +118,10 @@ def _duplicate_id_problems(ids: pd.Series) -> list[str]:
     return []
 
 
-def conform(df: pd.DataFrame) -> pd.DataFrame:
-    """A validated batch in canonical column order and dtypes, ready to be versioned."""
+def conform(df: pd.DataFrame, label_required: bool = True) -> pd.DataFrame:
+    """A validated batch in canonical column order and dtypes, ready to be versioned (or scored)."""
     out = pd.DataFrame(index=pd.RangeIndex(len(df)))
-    for column in COLUMNS:
+    for column in expected_columns(df, label_required):
         values = df[column.name].reset_index(drop=True)
         if column.kind == "category":
             out[column.name] = values.astype(str)

@@ -29,14 +29,16 @@ def evaluate(trained: TrainResult, dataset: DatasetVersion, batch_number: int) -
         frame = data.fetch_frame(dataset.file, "dataset.parquet", workspace, settings)
     holdout, labels = split_rows(frame, "holdout")
     new_version = model.load_version(trained.model_name, trained.model_version, settings)
-    new = holdout_metrics(labels, model.holdout_probabilities(new_version, holdout, settings))
+    new = holdout_metrics(labels, model.probabilities(new_version, holdout, settings))
     current = model.champion(settings)
     champion_metrics = None
     if current is not None:
-        champion_metrics = holdout_metrics(labels, model.holdout_probabilities(current, holdout, settings))
+        champion_metrics = holdout_metrics(labels, model.probabilities(current, holdout, settings))
     already = current is not None and str(current.version) == trained.model_version
     decision = promotion_gate(new, champion_metrics, settings.promotion_margin, already)
-    result = model.record_evaluation(new_version, new, current, champion_metrics, decision, settings)
+    result = model.record_evaluation(
+        new_version, new, current, champion_metrics, decision, settings, record_gate=not already
+    )
     create_markdown_artifact(
         markdown=comparison_markdown(
             batch_number,

@@ -1,4 +1,4 @@
-"""Prefect tasks for data: load, validate, version (DVC push) and fetch (DVC pull by hash)."""
+"""Prefect tasks for data: load, validate, version (DVC push), fetch (DVC pull by hash), write predictions."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from prefect.cache_policies import NO_CACHE
 from flows.adapters.catalog import Catalog
 from flows.adapters.dvc_store import DvcStore
 from flows.adapters.landing import LandingFile, read_landing_batch
-from flows.contracts import DatasetVersion, FileVersion, RawVersion
+from flows.adapters.objectstore import open_fs, write_json
+from flows.contracts import DatasetVersion, FileVersion, RawVersion, ScoringResult
 from flows.logic.validation import BatchRejected, check_batch_order, conform, find_problems
 from flows.settings import Settings
 from flows.tasks.retry import IO_RETRIES
@@ -43,12 +44,12 @@ def load_landing(batch_number: int, settings: Settings) -> LandingFile:
 
 
 @task(cache_policy=NO_CACHE)
-def validate(batch_number: int, frame: pd.DataFrame) -> pd.DataFrame:
+def validate(batch_number: int, frame: pd.DataFrame, label_required: bool = True) -> pd.DataFrame:
     """The batch in canonical form, or BatchRejected listing every problem."""
-    problems = find_problems(frame)
+    problems = find_problems(frame, label_required)
     if problems:
         raise BatchRejected(batch_number, problems)
-    return conform(frame)
+    return conform(frame, label_required)
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
@@ -88,3 +89,15 @@ def find_dataset(key: str, settings: Settings) -> DatasetVersion | None:
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
 def record_dataset(version: DatasetVersion, settings: Settings) -> None:
     Catalog(settings).record_dataset(version)
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def write_predictions(predictions: pd.DataFrame, result: ScoringResult, settings: Settings) -> None:
+    """The predictions as Parquet, then their record as JSON: a record means its predictions are complete."""
+    fs, path = open_fs(result.predictions_uri, settings)
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    with fs.open(path, "wb") as handle:
+        predictions.to_parquet(handle, index=False)
+    fs, path = open_fs(result.record_uri, settings)
+    write_json(fs, path, result.model_dump(mode="json"))
+    get_run_logger().info("wrote %d predictions to %s", len(predictions), result.predictions_uri)

@@ -24,7 +24,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.adapters.tracking import connect, model_versions, version_by_alias
 from flows.contracts import EvaluationResult
-from flows.logic.evaluation import GateDecision, Metrics
+from flows.logic.evaluation import GATE_DECISION_TAG, GATE_KEEP, GATE_PROMOTE, GateDecision, Metrics
 from flows.logic.training import TrainedModel, fit, predict_proba, split_rows
 from flows.settings import Settings
 from flows.tasks.retry import IO_RETRIES
@@ -42,7 +42,6 @@ class LoggedRun:
 
 TRAIN_KEY_TAG = "mlops.train_key"
 MODEL_URI_TAG = "mlops.model_uri"
-GATE_TAG = "gate.decision"
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
@@ -157,11 +156,11 @@ def champion(settings: Settings) -> ModelVersion | None:
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
-def holdout_probabilities(version: ModelVersion, holdout: pd.DataFrame, settings: Settings) -> np.ndarray:
+def probabilities(version: ModelVersion, features: pd.DataFrame, settings: Settings) -> np.ndarray:
     """The registered version's predictions, loaded from the registry as any consumer would."""
     connect(settings)
     booster = mlflow.xgboost.load_model(f"models:/{version.name}/{version.version}")
-    return predict_proba(booster, holdout)
+    return predict_proba(booster, features)
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
@@ -172,16 +171,23 @@ def record_evaluation(
     champion_metrics: Metrics | None,
     decision: GateDecision,
     settings: Settings,
+    record_gate: bool = True,
 ) -> EvaluationResult:
-    """The comparison, on the new version's run and as version tags."""
+    """The comparison, on the new version's run and as version tags.
+
+    `record_gate` False keeps the version's gate tags: re-evaluating the current champion must not replace
+    the decision that made it champion (and that `mlops promote` checks) with "already the champion".
+    """
     client = connect(settings)
     metrics = new.as_dict("holdout_")
     if champion_metrics is not None:
         metrics |= champion_metrics.as_dict("champion_holdout_")
     assert version.run_id is not None
     client.log_batch(version.run_id, metrics=[Metric(k, v, 0, 0) for k, v in metrics.items()])
+    if not record_gate:
+        return _evaluation_result(version, new, champion_version, champion_metrics, decision)
     tags = {
-        GATE_TAG: "promote" if decision.promote else "keep",
+        GATE_DECISION_TAG: GATE_PROMOTE if decision.promote else GATE_KEEP,
         "gate.reason": decision.reason,
         "gate.margin": str(decision.margin),
         "gate.champion_version": str(champion_version.version) if champion_version else "",
@@ -190,6 +196,16 @@ def record_evaluation(
     for key, value in tags.items():
         client.set_model_version_tag(version.name, version.version, key, value)
         client.set_tag(version.run_id, key, value)
+    return _evaluation_result(version, new, champion_version, champion_metrics, decision)
+
+
+def _evaluation_result(
+    version: ModelVersion,
+    new: Metrics,
+    champion_version: ModelVersion | None,
+    champion_metrics: Metrics | None,
+    decision: GateDecision,
+) -> EvaluationResult:
     return EvaluationResult(
         model_name=version.name,
         model_version=str(version.version),
