@@ -1,10 +1,11 @@
-"""The `mlops` command: run the pipeline on batches, land demo data, trace a model's lineage."""
+"""The `mlops` command: run the pipeline on batches, land demo data, trace a model's lineage, promote it."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flows.settings import Settings, get_settings
@@ -39,6 +40,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     lineage = commands.add_parser("lineage", help="where a model version came from")
     lineage.add_argument("model", help="NAME@ALIAS or NAME/VERSION (e.g. loan-default-xgb@champion)")
 
+    promote = commands.add_parser(
+        "promote",
+        help="pin an environment's model to another's champion: a commit on a new branch, for a pull request",
+    )
+    promote.add_argument("--from", dest="source", required=True, help="environment whose champion goes (dev)")
+    promote.add_argument("--to", dest="target", required=True, help="environment whose pin changes (prod)")
+    promote.add_argument(
+        "--repo", type=Path, default=Path("."), help="git repository of infra/environments (default: here)"
+    )
+    promote.add_argument(
+        "--base", default="main", help="branch Argo CD deploys from: the promotion starts from it (main)"
+    )
+    promote.add_argument(
+        "--remote", default="origin", help="remote to fetch the base from and push to, if configured (origin)"
+    )
+
     commands.add_parser("up", help="start MinIO, MLflow, Prefect server and a process worker (idempotent)")
     commands.add_parser("down", help="stop what `mlops up` started")
 
@@ -58,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return services_up(settings)
         if args.command == "down":
             return services_down(settings)
+        if args.command == "promote":
+            return promote_environment(args.source, args.target, args.repo, args.base, args.remote, settings)
         return show_lineage(args.model, settings)
     except KeyboardInterrupt:
         return 130
@@ -152,6 +171,33 @@ def services_down(settings: Settings) -> int:
 
     stopped = LocalServices(settings.home_dir / "services").down()
     print("stopped: " + (", ".join(stopped) or "nothing was running"))
+    return 0
+
+
+def promote_environment(
+    source: str, target: str, repo: Path, base: str, remote: str, settings: Settings
+) -> int:
+    from flows.adapters.git_repo import GitError
+    from flows.environments import promote
+    from flows.logic.promotion import PromotionError
+
+    try:
+        done = promote(source, target, settings, repo, base, remote)
+    except PromotionError as exc:
+        print(f"mlops promote: refused: {exc}", file=sys.stderr)
+        return 1
+    except GitError as exc:
+        print(f"mlops promote: {exc}", file=sys.stderr)
+        return 1
+    if not done.commit:
+        print(f"mlops promote: {done.note}")
+        return 0
+    print(f"{target}: {done.previous} -> {done.pin} ({source}'s champion)")
+    print(f"committed {done.commit[:12]} on branch {done.branch} (from {base})")
+    if done.pushed_to:
+        print(f"pushed to {done.pushed_to}: open a pull request of {done.branch} into {base}")
+    else:
+        print(f"no remote {remote!r}: push {done.branch} and open a pull request into {base}")
     return 0
 
 
