@@ -7,6 +7,9 @@ UV_VERSION    := 0.13.9
 # MinIO ships source only; this pseudo-version is the master commit of 2026-02-12 (7aac2a2c5b7c).
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 HELM_VERSION  := v3.22.0
+# Argo CD's CRDs (tests validate infra/gitops against them), from the Go module proxy. v3.5.7 is the newest v3
+# release whose go.mod this project's Go 1.26 accepts (v3.6 needs Go 1.27).
+ARGOCD_VERSION := v3.5.7
 
 BIN := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
@@ -51,12 +54,26 @@ $(BIN)/helm:
 	@mkdir -p $(BIN)
 	GOBIN=$(BIN) GOFLAGS=-buildvcs=false go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
+# The Application and AppProject CRDs of ARGOCD_VERSION, copied from its Go module (the stamp names the version,
+# so a new pin fetches again; present, they are not fetched).
+ARGOCD_CRDS := $(BIN)/argocd-crds
+.PHONY: argocd-crds
+argocd-crds: $(ARGOCD_CRDS)/.$(ARGOCD_VERSION) ## copy Argo CD's Application and AppProject CRDs into bin/argocd-crds/
+
+$(ARGOCD_CRDS)/.$(ARGOCD_VERSION):
+	@rm -rf $(ARGOCD_CRDS) && mkdir -p $(ARGOCD_CRDS)
+	dir=$$(GOFLAGS=-mod=mod go mod download -json github.com/argoproj/argo-cd/v3@$(ARGOCD_VERSION) \
+	  | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p') && test -n "$$dir" && \
+	  for crd in application-crd appproject-crd; do \
+	    install -m 0644 "$$dir/manifests/crds/$$crd.yaml" $(ARGOCD_CRDS)/; done
+	@touch $@
+
 .PHONY: run
 run: venv ## run the pipeline on batches 1 2 3, embedded (no servers): BATCHES=..., ROWS=...
 	$(RUN) mlops run --batches $(BATCHES) --demo-rows $(ROWS)
 
 .PHONY: test
-test: venv tools ## all tests: unit, then integration against real MinIO, MLflow and Prefect
+test: venv tools argocd-crds ## all tests: unit, then integration against real MinIO, MLflow and Prefect
 	$(RUN) pytest tests/unit tests/contract tests/images tests/charts
 	$(RUN) pytest tests/integration
 
@@ -109,6 +126,12 @@ trigger: venv ## run the deployed pipeline on one batch and follow it: BATCH=N [
 	$(WITH_SERVICES) $(RUN) mlops generate --batches $(BATCH) --rows $(ROWS) --if-missing
 	$(WITH_SERVICES) $(RUN) prefect deployment run "ML Training Pipeline/ml-pipeline" \
 	  --param batch_number=$(BATCH) --param candidates=$(CANDIDATES) --watch
+
+FROM ?= dev
+TO   ?= prod
+.PHONY: promote
+promote: venv ## pin TO's model to FROM's champion, on a new branch for a pull request: FROM=dev TO=prod
+	$(RUN) mlops promote --from $(FROM) --to $(TO)
 
 .PHONY: ui-prefect
 ui-prefect: venv ## Prefect UI on the embedded runs: http://127.0.0.1:4200

@@ -16,6 +16,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "mlops-platform"
 CI_VALUES = sorted(path.name for path in (CHART / "ci").glob("*-values.yaml"))
+# The values Argo CD deploys with (infra/gitops): each environment's, and the shared registry's.
+ENVIRONMENT_VALUES = sorted((ROOT / "infra" / "environments").glob("*/values.yaml"))
+DEPLOYED_VALUES = [
+    str(path.relative_to(ROOT)) for path in [*ENVIRONMENT_VALUES, ROOT / "infra" / "registry" / "values.yaml"]
+]
 WORK_POOL_TEMPLATE = ROOT / "infra" / "work-pool" / "kubernetes-job-template.json"
 RELEASE = "mlops-platform"
 NAMESPACE = "mlops"
@@ -59,10 +64,15 @@ def containers(workload: Json) -> Iterator[Json]:
     yield from spec["containers"]
 
 
+def values_file(name: str) -> Path:
+    """A values set by name: a file of the chart's ci/, or a path (relative to the repository or absolute)."""
+    return ROOT / name if "/" in name else CHART / "ci" / name
+
+
 def helm_args(values_files: tuple[str, ...], set_values: Mapping[str, str], namespace: str) -> list[str]:
     args = ["--namespace", namespace]
     for name in values_files:
-        args += ["--values", str(CHART / "ci" / name)]
+        args += ["--values", str(values_file(name))]
     for key, value in set_values.items():
         args += ["--set", f"{key}={value}"]
     return args
@@ -77,20 +87,31 @@ def template(
     values_files: tuple[str, ...] = (),
     set_values: Mapping[str, str] | None = None,
     namespace: str = NAMESPACE,
+    release: str = RELEASE,
 ) -> subprocess.CompletedProcess[str]:
     args = helm_args(values_files, set_values or {}, namespace)
-    return run_helm(helm, "template", RELEASE, str(CHART), *args)
+    return run_helm(helm, "template", release, str(CHART), *args)
 
 
 @cache
-def _render(helm: str, values_files: tuple[str, ...], set_items: tuple[tuple[str, str], ...]) -> Rendered:
-    result = template(helm, values_files, dict(set_items))
+def _render(
+    helm: str,
+    values_files: tuple[str, ...],
+    set_items: tuple[tuple[str, str], ...],
+    namespace: str,
+    release: str,
+) -> Rendered:
+    result = template(helm, values_files, dict(set_items), namespace, release)
     assert result.returncode == 0, result.stderr
     documents = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
     return Rendered(tuple(documents))
 
 
 def render(
-    helm: str, values_files: tuple[str, ...] = (), set_values: Mapping[str, str] | None = None
+    helm: str,
+    values_files: tuple[str, ...] = (),
+    set_values: Mapping[str, str] | None = None,
+    namespace: str = NAMESPACE,
+    release: str = RELEASE,
 ) -> Rendered:
-    return _render(helm, values_files, tuple(sorted((set_values or {}).items())))
+    return _render(helm, values_files, tuple(sorted((set_values or {}).items())), namespace, release)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.charts.chart import CI_VALUES, Rendered, find_helm, render
+from tests.charts.chart import CI_VALUES, DEPLOYED_VALUES, Rendered, find_helm, render
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +18,8 @@ def default_chart(helm: str) -> Rendered:
     return render(helm, ("default-values.yaml",))
 
 
-@pytest.fixture(scope="session", params=CI_VALUES)
+@pytest.fixture(scope="session", params=CI_VALUES + DEPLOYED_VALUES)
 def ci_chart(request: pytest.FixtureRequest, helm: str) -> Rendered:
+    """The chart with each ci/ values set and each set Argo CD deploys (every environment, the registry)."""
     values_file: str = request.param
     return render(helm, (values_file,))

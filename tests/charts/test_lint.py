@@ -1,14 +1,14 @@
-"""Should pass `helm lint --strict` with every values set under ci/."""
+"""Should pass `helm lint --strict` with every values set under ci/ and every set Argo CD deploys."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.charts.chart import CHART, CI_VALUES, NAMESPACE, run_helm
+from tests.charts.chart import CHART, CI_VALUES, DEPLOYED_VALUES, NAMESPACE, run_helm, values_file
 
 
-@pytest.mark.parametrize("values_file", CI_VALUES)
-def test_should_lint_strictly_clean_with_each_ci_values_set(helm: str, values_file: str) -> None:
+@pytest.mark.parametrize("values_set", CI_VALUES + DEPLOYED_VALUES)
+def test_should_lint_strictly_clean_with_each_ci_and_deployed_values_set(helm: str, values_set: str) -> None:
     result = run_helm(
         helm,
         "lint",
@@ -17,7 +17,7 @@ def test_should_lint_strictly_clean_with_each_ci_values_set(helm: str, values_fi
         "--namespace",
         NAMESPACE,
         "--values",
-        str(CHART / "ci" / values_file),
+        str(values_file(values_set)),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 chart(s) failed" in result.stdout

@@ -27,6 +27,10 @@ SCHEMA_REJECTIONS = {
     ),
     "misspelt top-level key": ({"minoi.enabled": "false"}, "minoi"),
     "setting outside MLOPS_": ({"flowRuns.extraSettings.FOO": "1"}, "/flowRuns/extraSettings"),
+    "pinned version not a number": ({"scoring.model.version": "v3"}, "/scoring/model/version"),
+    "pinned version zero": ({"scoring.model.version": "0"}, "/scoring/model/version"),
+    "empty model name": ({"scoring.model.name": ""}, "/scoring/model/name"),
+    "environment not a dns label": ({"flowRuns.environment": "Prod"}, "/flowRuns/environment"),
 }
 
 EXTERNAL_DB = {"postgres.enabled": "false", "externalDatabase.host": "db.example.com"}
@@ -38,7 +42,6 @@ GUARD_FAILURES = {
     "minio off, no secret": (EXTERNAL_S3, "mlops", "set externalS3.existingSecret"),
     "worker without server": ({"prefectServer.enabled": "false"}, "mlops", "set worker.apiUrl"),
     "worker without mlflow": ({"mlflow.enabled": "false"}, "mlops", "set flowRuns.mlflowTrackingUri"),
-    "wrong namespace": ({}, "default", 'install into namespace "mlops"'),
     "s3 secret name": (
         {**EXTERNAL_S3, "externalS3.existingSecret": "my-s3"},
         "mlops",
@@ -48,6 +51,11 @@ GUARD_FAILURES = {
         {"flowRuns.extraSettings.MLOPS_API_TOKEN": "x"},
         "mlops",
         "flowRuns.extraSettings.MLOPS_API_TOKEN looks like a credential",
+    ),
+    "setting the chart sets": (
+        {"flowRuns.extraSettings.MLOPS_SCORING_MODEL_NAME": "other-model"},
+        "mlops",
+        "flowRuns.extraSettings.MLOPS_SCORING_MODEL_NAME is set by the chart itself",
     ),
 }
 

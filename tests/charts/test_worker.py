@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -28,13 +29,52 @@ def worker_container(chart: Rendered) -> Json:
     return container
 
 
-def test_should_hand_the_worker_exactly_the_pool_template_the_contract_test_checks(
+def pool_template(chart: Rendered) -> Json:
+    config_map = chart.get("ConfigMap", "mlops-platform-work-pool-template")
+    template: Json = json.loads(config_map["data"]["base-job-template.json"])
+    return template
+
+
+def with_defaults(template: Json, **defaults: str) -> Json:
+    changed = copy.deepcopy(template)
+    for name, value in defaults.items():
+        changed["variables"]["properties"][name]["default"] = value
+    return changed
+
+
+def test_should_hand_the_worker_the_pool_template_the_contract_test_checks(default_chart: Rendered) -> None:
+    # The file itself, whose defaults (namespace mlops, flow-runner 0.1.0) fit the default install exactly.
+    assert pool_template(default_chart) == json.loads(WORK_POOL_TEMPLATE.read_text())
+
+
+def test_should_set_only_the_namespace_and_image_defaults_of_the_pool_template_per_install(helm: str) -> None:
+    chart = render(helm, set_values={"images.flowRunner.tag": "0.2.0"}, namespace="mlops-prod")
+    expected = with_defaults(
+        json.loads(WORK_POOL_TEMPLATE.read_text()),
+        namespace="mlops-prod",
+        image="mlops-platform/flow-runner:0.2.0",
+    )
+    assert pool_template(chart) == expected
+    assert worker_container(chart)["image"] == "mlops-platform/flow-runner:0.2.0"
+
+
+def test_should_make_the_pools_template_follow_the_mounted_one_before_the_worker_starts(
     default_chart: Rendered,
 ) -> None:
-    config_map = default_chart.get("ConfigMap", "mlops-platform-work-pool-template")
-    content = config_map["data"]["base-job-template.json"]
-    assert json.loads(content) == json.loads(WORK_POOL_TEMPLATE.read_text())
-    assert content.strip() == WORK_POOL_TEMPLATE.read_text().strip()
+    spec = pod_spec(default_chart.get("Deployment", "mlops-platform-prefect-worker"))
+    (init,) = spec["initContainers"]
+    assert init["name"] == "sync-work-pool" and init["image"] == TEMPLATE_DEFAULTS["image"]
+    assert init["command"][:2] == ["sh", "-c"]
+    script = init["command"][2]
+    # Update only the template of an existing pool (`create --overwrite` would also unpause a paused one).
+    assert 'prefect work-pool update "$WORK_POOL" --base-job-template "$BASE_JOB_TEMPLATE"' in script
+    assert "--overwrite" not in script
+    env = {entry["name"]: entry.get("value") for entry in init["env"]}
+    assert env["WORK_POOL"] == "mlops-kubernetes"
+    assert env["BASE_JOB_TEMPLATE"] == "/config/base-job-template.json"
+    assert env["PREFECT_API_URL"] == "http://mlops-platform-prefect-server:4200/api"
+    mounts = {mount["mountPath"]: mount["name"] for mount in init["volumeMounts"]}
+    assert mounts["/config"] == "base-job-template"
 
 
 def test_should_ship_the_pool_template_as_the_same_file_as_infra() -> None:
@@ -106,9 +146,46 @@ def test_should_create_the_settings_config_map_and_s3_secret_the_pool_template_n
         "MLOPS_STAGE_RUNNER": "deployments",
         "MLOPS_WORK_POOL": "mlops-kubernetes",
         "MLOPS_PROJECT_DIR": "/app",
+        "MLOPS_SCORING_MODEL_NAME": "loan-default-xgb",
+        "MLOPS_SCORING_MODEL_VERSION": "",
     }
     secret = default_chart.get("Secret", TEMPLATE_DEFAULTS["s3_secret_name"])
     assert set(secret["data"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+
+
+def test_should_hand_flow_runs_the_pinned_model_and_environment(helm: str, tmp_path: Path) -> None:
+    values = tmp_path / "pinned-values.yaml"  # a file: `--set` would make the version a number
+    values.write_text(
+        'scoring: {model: {name: churn, version: "7"}}\n'
+        "flowRuns: {environment: prod, extraSettings: {MLOPS_PROMOTION_MARGIN: '0.01'}}\n"
+    )
+    chart = render(helm, (str(values),))
+    settings = chart.get("ConfigMap", TEMPLATE_DEFAULTS["settings_config_map"])["data"]
+    assert settings["MLOPS_SCORING_MODEL_NAME"] == "churn"
+    assert settings["MLOPS_SCORING_MODEL_VERSION"] == "7"
+    assert settings["MLOPS_ENVIRONMENT"] == "prod"
+    assert settings["MLOPS_PROMOTION_MARGIN"] == "0.01"
+    # A changed pin rolls the worker too (it shares the settings).
+    default = render(helm).get("Deployment", "mlops-platform-prefect-worker")
+    rolled = chart.get("Deployment", "mlops-platform-prefect-worker")
+    annotation = "checksum/config"
+    assert (
+        default["spec"]["template"]["metadata"]["annotations"][annotation]
+        != rolled["spec"]["template"]["metadata"]["annotations"][annotation]
+    )
+
+
+def test_should_run_the_worker_and_its_jobs_in_the_release_namespace(helm: str) -> None:
+    chart = render(helm, namespace="mlops-prod")
+    (role,) = chart.of_kind("Role")
+    (binding,) = chart.of_kind("RoleBinding")
+    accounts = {account["metadata"]["name"]: account for account in chart.of_kind("ServiceAccount")}
+    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == "mlops-prod"
+    assert binding["subjects"][0]["namespace"] == "mlops-prod"
+    assert {account["metadata"]["namespace"] for account in accounts.values()} == {"mlops-prod"}
+    env = {entry["name"]: entry.get("value") for entry in worker_container(chart)["env"]}
+    assert env["PREFECT_INTEGRATIONS_KUBERNETES_OBSERVER_NAMESPACES"] == "mlops-prod"
+    assert pool_template(chart)["variables"]["properties"]["namespace"]["default"] == "mlops-prod"
 
 
 def test_should_point_flow_runs_at_the_external_s3_endpoint(helm: str) -> None:

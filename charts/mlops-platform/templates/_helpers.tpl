@@ -70,7 +70,28 @@ imagePullSecrets:
 {{- .Files.Get "files/kubernetes-job-template.json" -}}
 {{- end -}}
 
-{{/* One default of the work pool template's variables, e.g. (dict "ctx" $ "name" "namespace"). */}}
+{{/* The pool template as this install hands it to the worker: the file, with the release namespace and the
+flow-runner image of the values as the `namespace` and `image` defaults (so every environment's Jobs run in its
+own namespace, with the image its values pin). */}}
+{{- define "mlops-platform.workPool.installTemplate" -}}
+{{- $template := include "mlops-platform.workPool.template" . | fromJson -}}
+{{- $variables := $template.variables.properties -}}
+{{- $_ := set $variables.namespace "default" .Release.Namespace -}}
+{{- $_ := set $variables.image "default" (include "mlops-platform.images.ref" .Values.images.flowRunner) -}}
+{{- toPrettyJson $template -}}
+{{- end -}}
+
+{{/* Shell script of the worker's init container: update the pool's base job template, or create the pool. */}}
+{{- define "mlops-platform.workPool.syncScript" -}}
+set -eu
+if prefect work-pool inspect "$WORK_POOL" >/dev/null 2>&1; then
+  prefect work-pool update "$WORK_POOL" --base-job-template "$BASE_JOB_TEMPLATE"
+else
+  prefect work-pool create "$WORK_POOL" --type kubernetes --base-job-template "$BASE_JOB_TEMPLATE"
+fi
+{{- end -}}
+
+{{/* One default of the work pool template file's variables, e.g. (dict "ctx" $ "name" "settings_config_map"). */}}
 {{- define "mlops-platform.workPool.default" -}}
 {{- $template := include "mlops-platform.workPool.template" .ctx | fromJson -}}
 {{- (index $template.variables.properties .name).default -}}
@@ -92,6 +113,22 @@ imagePullSecrets:
 {{- else -}}
 {{- printf "http://%s:5000" (include "mlops-platform.names.component" (dict "ctx" . "component" "mlflow")) -}}
 {{- end -}}
+{{- end -}}
+
+{{/* The settings the chart itself gives every flow run (the settings ConfigMap, before flowRuns.extraSettings). */}}
+{{- define "mlops-platform.flowRuns.settings" -}}
+MLOPS_LANDING_URL: {{ .Values.flowRuns.landingUrl | quote }}
+MLOPS_DATA_URL: {{ .Values.flowRuns.dataUrl | quote }}
+MLOPS_S3_ENDPOINT_URL: {{ include "mlops-platform.s3.endpoint" . | quote }}
+MLOPS_MLFLOW_TRACKING_URI: {{ include "mlops-platform.mlflow.trackingUri" . | quote }}
+MLOPS_STAGE_RUNNER: {{ .Values.flowRuns.stageRunner | quote }}
+MLOPS_WORK_POOL: {{ .Values.worker.pool | quote }}
+MLOPS_PROJECT_DIR: {{ .Values.flowRuns.projectDir | quote }}
+{{- with .Values.flowRuns.environment }}
+MLOPS_ENVIRONMENT: {{ . | quote }}
+{{- end }}
+MLOPS_SCORING_MODEL_NAME: {{ .Values.scoring.model.name | quote }}
+MLOPS_SCORING_MODEL_VERSION: {{ .Values.scoring.model.version | quote }}
 {{- end -}}
 
 {{/* S3 endpoint: in-release MinIO or externalS3.endpoint. */}}

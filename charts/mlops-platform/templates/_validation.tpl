@@ -24,17 +24,17 @@
 {{- fail "worker.enabled is true and mlflow.enabled is false: set flowRuns.mlflowTrackingUri to the MLflow server URL" -}}
 {{- end -}}
 {{- if $v.worker.enabled -}}
-{{- $namespace := include "mlops-platform.workPool.default" (dict "ctx" . "name" "namespace") -}}
-{{- if ne .Release.Namespace $namespace -}}
-{{- fail (printf "worker.enabled is true: install into namespace %q (helm --namespace %s), the work pool template's namespace default, where its Jobs, ConfigMap and Secret live" $namespace $namespace) -}}
-{{- end -}}
 {{- $s3Secret := include "mlops-platform.workPool.default" (dict "ctx" . "name" "s3_secret_name") -}}
 {{- if and (not $v.minio.enabled) (ne $v.externalS3.existingSecret $s3Secret) -}}
 {{- fail (printf "externalS3.existingSecret must be %q, the work pool template's s3_secret_name default that every flow-run pod reads" $s3Secret) -}}
 {{- end -}}
+{{- $chartSettings := include "mlops-platform.flowRuns.settings" . | fromYaml -}}
 {{- range $name, $value := $v.flowRuns.extraSettings -}}
 {{- if regexMatch "KEY|SECRET|PASSWORD|TOKEN" $name -}}
 {{- fail (printf "flowRuns.extraSettings.%s looks like a credential: settings land in a ConfigMap, put it in a Secret instead" $name) -}}
+{{- end -}}
+{{- if hasKey $chartSettings $name -}}
+{{- fail (printf "flowRuns.extraSettings.%s is set by the chart itself: use the value it comes from (e.g. scoring.model.version for MLOPS_SCORING_MODEL_VERSION) instead" $name) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
