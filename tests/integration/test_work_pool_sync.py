@@ -1,0 +1,78 @@
+"""The worker's init container, as the chart renders it, run against a real Prefect server.
+
+`prefect worker start --base-job-template` applies the template only when it creates the pool; the init
+container makes an existing pool follow an upgrade (another namespace, a new flow-runner image).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolUpdate
+
+from flows.local_services import LocalServices
+from tests.charts.chart import RELEASE, Rendered, find_helm, pod_spec, render
+
+
+@pytest.fixture(scope="module")
+def helm() -> str:
+    path = find_helm()
+    if path is None:
+        pytest.skip("helm not found ($HELM, PATH or bin/helm)")
+    return path
+
+
+def mounted_template(chart: Rendered) -> str:
+    content: str = chart.get("ConfigMap", f"{RELEASE}-work-pool-template")["data"]["base-job-template.json"]
+    return content
+
+
+def run_init_container(chart: Rendered, services: LocalServices, pool: str, tmp_path: Path) -> None:
+    """The sync-work-pool container's command, with its env, its template file and the services' API."""
+    (init,) = pod_spec(chart.get("Deployment", f"{RELEASE}-prefect-worker"))["initContainers"]
+    template = tmp_path / "base-job-template.json"
+    template.write_text(mounted_template(chart))
+    env = {entry["name"]: entry["value"] for entry in init["env"]}
+    env |= {
+        "PREFECT_API_URL": services.prefect_api_url,
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "WORK_POOL": pool,
+        "BASE_JOB_TEMPLATE": str(template),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    result = subprocess.run(init["command"], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def pool_state(pool: str) -> tuple[dict[str, Any], bool]:
+    with get_client(sync_client=True) as client:
+        work_pool = client.read_work_pool(pool)
+        return work_pool.base_job_template, bool(work_pool.is_paused)
+
+
+def test_the_pool_follows_the_charts_template_and_stays_paused(
+    services: LocalServices, helm: str, tmp_path: Path
+) -> None:
+    pool = f"pool-{uuid.uuid4().hex[:8]}"
+    dev = render(helm, namespace="mlops-dev")
+    run_init_container(dev, services, pool, tmp_path)  # creates it
+    template, paused = pool_state(pool)
+    assert template["variables"]["properties"]["namespace"]["default"] == "mlops-dev"
+    assert not paused
+
+    with get_client(sync_client=True) as client:
+        client.update_work_pool(pool, WorkPoolUpdate(is_paused=True))
+    upgraded = render(helm, set_values={"images.flowRunner.tag": "0.2.0"}, namespace="mlops-prod")
+    run_init_container(upgraded, services, pool, tmp_path)  # updates it
+    template, paused = pool_state(pool)
+    assert template == json.loads(mounted_template(upgraded))
+    assert template["variables"]["properties"]["image"]["default"] == "mlops-platform/flow-runner:0.2.0"
+    assert paused  # only the template changed
