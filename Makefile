@@ -27,7 +27,7 @@ ROWS    ?= 20000
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 .PHONY: uv
 uv:
@@ -147,3 +147,5 @@ clean: ## forget the embedded state (.mlops): data, runs, models
 
 # Kubernetes verbs (kind-up, images, deploy, port-forward, kind-down) live beside the chart.
 -include mk/kubernetes.mk
+# make e2e: the chart on a real control plane built from source (no Docker), and its binaries.
+-include mk/e2e.mk
