@@ -1,0 +1,255 @@
+"""The real Prefect kubernetes worker, as the chart's worker ServiceAccount, submits a Job for a flow run of
+every prefect.yaml deployment; the Jobs the API server stores meet tests/contract's expectations, and the
+Job controller makes their pods (which wait for a node)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import DeploymentUpdate
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from flows.local_services import LocalServices, Ports
+from tests.contract.test_stage_jobs import (
+    DEPLOYMENT_NAMES,
+    POOL_NAME,
+    PREFECT_POD_SPEC_EXTRAS,
+    RESOURCE_VARIABLES,
+    S3_CREDENTIALS,
+    TEMPLATE_DEFAULTS,
+    deployment_job_variables,
+    quantity,
+)
+from tests.e2e.clients import Kubectl
+from tests.e2e.cluster import ControlPlane
+from tests.e2e.prefect_worker import (
+    deploy_all,
+    installed_template,
+    service_account_kubeconfig,
+    start_worker,
+    wait_for_pool,
+)
+from tests.e2e.release import Release
+from tests.e2e.waits import wait_for_unschedulable_pods
+
+Json = dict[str, Any]
+# Planted in the worker's environment: it must reach no Job (credentials come from Secrets only).
+PLANTED = {name: f"planted-{name.lower()}-7d3e1b" for name in S3_CREDENTIALS}
+
+
+@dataclass(frozen=True)
+class SubmittedJob:
+    flow_run_id: str
+    job: Json
+
+    @property
+    def pod_spec(self) -> Json:
+        spec: Json = self.job["spec"]["template"]["spec"]
+        return spec
+
+    @property
+    def container(self) -> Json:
+        container: Json = self.pod_spec["containers"][0]
+        return container
+
+    def env(self) -> dict[str, Json]:
+        return {entry["name"]: entry for entry in self.container["env"]}
+
+
+@pytest.fixture(scope="module")
+def prefect_api(control_plane: ControlPlane) -> Iterator[str]:
+    # Beside the cluster's state, so that its log stays with the others after the run.
+    services = LocalServices(control_plane.directory / "prefect", Ports.free())
+    services.root.mkdir()
+    try:
+        services.start_prefect()
+        yield services.prefect_api_url
+    finally:
+        services.down()
+
+
+@pytest.fixture(scope="module")
+def submitted(
+    prefect_api: str,
+    control_plane: ControlPlane,
+    kubectl: Kubectl,
+    release: Release,
+    monkeypatch_module: pytest.MonkeyPatch,
+) -> Iterator[dict[str, SubmittedJob]]:
+    """One flow run per deployment, each picked up by the worker and submitted as a Job."""
+    home = control_plane.directory / "prefect-worker"
+    home.mkdir()
+    worker_account = release.named("ServiceAccount", "prefect-worker")
+    kubeconfig = service_account_kubeconfig(
+        kubectl, control_plane, release.namespace, worker_account, home / "worker.kubeconfig"
+    )
+    for name, value in PLANTED.items():
+        monkeypatch_module.setenv(name, value)
+    template = installed_template(
+        kubectl,
+        release.namespace,
+        release.named("ConfigMap", "prefect-worker"),
+        home / "base-job-template.json",
+    )
+    processes = control_plane.processes
+    start_worker(processes, prefect_api, POOL_NAME, template, kubeconfig, release.namespace, home / "prefect")
+    try:
+        wait_for_pool(processes, prefect_api, POOL_NAME)
+        deploy_all(prefect_api, POOL_NAME, home / "deploy-prefect", processes.log("prefect-deploy"))
+        with (
+            temporary_settings(updates={PREFECT_API_URL: prefect_api}),
+            get_client(sync_client=True) as client,
+        ):
+            runs = {}
+            for deployment in client.read_deployments():
+                # Stage flows take the results of earlier stages (evaluate's `trained`, ...) that only a
+                # pipeline run passes. These runs never execute (no node), and the Job does not depend on
+                # parameters, so the server's parameter check is switched off instead of faking results.
+                client.update_deployment(deployment.id, DeploymentUpdate(enforce_parameter_schema=False))
+                runs[deployment.name] = str(client.create_flow_run_from_deployment(deployment.id).id)
+        assert sorted(runs) == sorted(DEPLOYMENT_NAMES)
+        yield {
+            name: SubmittedJob(
+                run_id, wait_for_job(kubectl, release.namespace, run_id, processes.log("prefect-worker"))
+            )
+            for name, run_id in runs.items()
+        }
+    finally:
+        processes.stop("prefect-worker")
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield monkeypatch
+
+
+def wait_for_job(
+    kubectl: Kubectl, namespace: str, flow_run_id: str, worker_log: Path, timeout: float = 180
+) -> Json:
+    deadline = time.monotonic() + timeout
+    while True:
+        jobs = kubectl.get(
+            "jobs", f"--namespace={namespace}", f"--selector=prefect.io/flow-run-id={flow_run_id}"
+        )
+        if jobs["items"]:
+            assert len(jobs["items"]) == 1, jobs["items"]
+            job: Json = jobs["items"][0]
+            return job
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"no Job for flow run {flow_run_id}; {worker_log} ends:\n{worker_log.read_text()[-3000:]}"
+            )
+        time.sleep(1)
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENT_NAMES)
+def test_should_run_the_template_image_with_prefects_command_for_its_flow_run(
+    submitted: dict[str, SubmittedJob], deployment: str
+) -> None:
+    job = submitted[deployment]
+    assert job.container["name"] == "prefect-job"
+    assert job.container["image"] == TEMPLATE_DEFAULTS["image"]
+    assert job.container["imagePullPolicy"] == "IfNotPresent"
+    assert job.container["args"] == ["prefect", "flow-run", "execute"]
+    assert "command" not in job.container
+    assert job.env()["PREFECT__FLOW_RUN_ID"]["value"] == job.flow_run_id
+    assert job.job["metadata"]["labels"]["prefect.io/flow-run-id"] == job.flow_run_id
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENT_NAMES)
+def test_should_get_its_deployments_cpu_and_memory(
+    submitted: dict[str, SubmittedJob], deployment: str
+) -> None:
+    resources = submitted[deployment].container["resources"]
+    job_variables = deployment_job_variables(deployment)
+    for (kind, resource), variable in RESOURCE_VARIABLES.items():
+        # The API server stores quantities in canonical form ("0.5" reads back as "500m"): compare values.
+        assert quantity(resources[kind][resource]) == quantity(job_variables[variable])
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENT_NAMES)
+def test_should_be_stored_in_the_release_namespace_with_ttl_deadline_and_no_retries(
+    submitted: dict[str, SubmittedJob], deployment: str, release: Release
+) -> None:
+    job = submitted[deployment]
+    assert job.job["metadata"]["namespace"] == release.namespace
+    assert job.pod_spec["serviceAccountName"] == TEMPLATE_DEFAULTS["service_account_name"]
+    assert job.pod_spec["automountServiceAccountToken"] is False
+    assert job.pod_spec["restartPolicy"] == "Never"
+    spec = job.job["spec"]
+    assert (spec["ttlSecondsAfterFinished"], spec["backoffLimit"], spec["activeDeadlineSeconds"]) == (
+        3600,
+        0,
+        7200,
+    )
+    # The pod-spec extras prefect-kubernetes insists on are not pod fields: the API server drops them.
+    assert not set(PREFECT_POD_SPEC_EXTRAS) & set(job.pod_spec)
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENT_NAMES)
+def test_should_run_non_root_with_a_read_only_root_and_writable_scratch(
+    submitted: dict[str, SubmittedJob], deployment: str
+) -> None:
+    job = submitted[deployment]
+    assert job.pod_spec["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": 10001,
+        "runAsGroup": 10001,
+        "fsGroup": 10001,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert job.container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    empty_dirs = {volume["name"] for volume in job.pod_spec["volumes"] if "emptyDir" in volume}
+    mounts = {mount["mountPath"]: mount["name"] for mount in job.container["volumeMounts"]}
+    assert {mounts["/tmp"], mounts["/home/app"]} <= empty_dirs
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENT_NAMES)
+def test_should_take_credentials_only_from_the_charts_secret(
+    submitted: dict[str, SubmittedJob], deployment: str, release: Release
+) -> None:
+    job = submitted[deployment]
+    # The names the pool template defaults to are the objects the chart makes.
+    secret, settings = TEMPLATE_DEFAULTS["s3_secret_name"], TEMPLATE_DEFAULTS["settings_config_map"]
+    assert release.named("Secret", "minio") == secret
+    assert ("ConfigMap", settings) in {(obj["kind"], obj["metadata"]["name"]) for obj in release.objects}
+    for name in S3_CREDENTIALS:
+        assert job.env()[name] == {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": name}}}
+    assert job.container["envFrom"] == [{"configMapRef": {"name": settings}}]
+    for value in PLANTED.values():
+        assert value not in str(job.job)
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENT_NAMES)
+def test_should_get_a_pod_from_the_job_controller(
+    submitted: dict[str, SubmittedJob], deployment: str, kubectl: Kubectl, release: Release
+) -> None:
+    """Admitted (its ServiceAccount, from the pool template, is the chart's), it waits for a node."""
+    job_name = submitted[deployment].job["metadata"]["name"]
+    (pod,) = wait_for_unschedulable_pods(kubectl, release.namespace, f"job-name={job_name}")
+    assert pod["spec"]["serviceAccountName"] == TEMPLATE_DEFAULTS["service_account_name"]
+
+
+def test_should_need_no_more_than_the_charts_role(
+    submitted: dict[str, SubmittedJob], control_plane: ControlPlane
+) -> None:
+    """The worker and its observer ran as the chart's ServiceAccount: nothing they did was refused, and the
+    observer, watching pods with the Role's permissions, saw the unschedulable ones."""
+    log = control_plane.processes.log("prefect-worker")
+    deadline = time.monotonic() + 60
+    while "Pod is unschedulable" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(1)
+    text = log.read_text()
+    assert "Pod is unschedulable" in text
+    assert "Forbidden" not in text  # an ApiException (403) reads "Reason: Forbidden"
