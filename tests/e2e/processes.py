@@ -53,10 +53,22 @@ class Processes:
                 env={**os.environ, **(env or {})},
                 start_new_session=True,
             )
-        record = {"pid": process.pid, "start_time": start_time(process.pid), "argv": list(argv)}
-        (self.directory / f"{name}.pid").write_text(json.dumps(record))
+        self._record(name, process.pid, argv)
         self.running[name] = process
         return process
+
+    def adopt(self, name: str, pid: int, argv: Sequence[str]) -> None:
+        """Record a process started elsewhere (a process-group leader), so that a later run stops it if
+        this one dies before its own teardown; `forget` it once stopped."""
+        self._record(name, pid, argv)
+
+    def forget(self, name: str) -> None:
+        (self.directory / f"{name}.pid").unlink(missing_ok=True)
+
+    def _record(self, name: str, pid: int, argv: Sequence[str]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        record = {"pid": pid, "start_time": start_time(pid), "argv": list(argv)}
+        (self.directory / f"{name}.pid").write_text(json.dumps(record))
 
     def check(self, name: str) -> None:
         """Raise with the log's tail when `name` has exited."""
@@ -70,7 +82,7 @@ class Processes:
         _stop_group(process.pid, timeout)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=1)
-        (self.directory / f"{name}.pid").unlink(missing_ok=True)
+        self.forget(name)
 
     def stop_all(self) -> None:
         for name in reversed(list(self.running)):

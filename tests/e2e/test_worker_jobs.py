@@ -68,10 +68,12 @@ def prefect_api(control_plane: ControlPlane) -> Iterator[str]:
     services = LocalServices(control_plane.directory / "prefect", Ports.free())
     services.root.mkdir()
     try:
-        services.start_prefect()
+        pid = services.start_prefect()
+        control_plane.processes.adopt("prefect-server", pid, ["prefect", "server", "start"])
         yield services.prefect_api_url
     finally:
         services.down()
+        control_plane.processes.forget("prefect-server")
 
 
 @pytest.fixture(scope="module")
