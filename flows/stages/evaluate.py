@@ -26,7 +26,7 @@ def artifact_key(model_name: str, batch_number: int) -> str:
 def evaluate(trained: TrainResult, dataset: DatasetVersion, batch_number: int) -> EvaluationResult:
     settings = get_settings()
     with stage_workspace("evaluate", settings) as workspace:
-        frame = data.fetch_frame(dataset.file, "dataset.parquet", workspace, settings)
+        frame = data.fetch_frame(dataset.file, "dataset.parquet", workspace, settings, only_split="holdout")
     holdout, labels = split_rows(frame, "holdout")
     new_version = model.load_version(trained.model_name, trained.model_version, settings)
     new = holdout_metrics(labels, model.probabilities(new_version, holdout, settings))

@@ -12,7 +12,9 @@ from flows.adapters.catalog import Catalog
 from flows.adapters.dvc_store import DvcStore
 from flows.adapters.landing import LandingFile, read_landing_batch
 from flows.adapters.objectstore import open_fs, write_json
+from flows.adapters.parquet import read_parquet, write_parquet
 from flows.contracts import DatasetVersion, FileVersion, RawVersion, ScoringResult
+from flows.logic.features import SPLIT_COLUMN
 from flows.logic.validation import BatchRejected, check_batch_order, conform, find_problems
 from flows.settings import Settings
 from flows.tasks.retry import IO_RETRIES
@@ -60,7 +62,7 @@ def version_frame(
     store = DvcStore(workspace, settings)
     target = workspace / relative_path
     target.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(target, index=False)
+    write_parquet(frame, target)
     version = store.push(relative_path)
     get_run_logger().info("pushed %s: md5 %s, %d bytes", relative_path, version.md5, version.size)
     return version
@@ -68,12 +70,16 @@ def version_frame(
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
 def fetch_frame(
-    version: FileVersion, relative_path: str, workspace: Path, settings: Settings
+    version: FileVersion,
+    relative_path: str,
+    workspace: Path,
+    settings: Settings,
+    only_split: str | None = None,
 ) -> pd.DataFrame:
-    """`dvc pull` the file with this md5 from the remote and read it."""
+    """`dvc pull` the file with this md5 from the remote and read it (one split's rows, when given)."""
     path = DvcStore(workspace, settings).pull(version, relative_path)
     get_run_logger().info("pulled %s by md5 %s", relative_path, version.md5)
-    return pd.read_parquet(path)
+    return read_parquet(path, [(SPLIT_COLUMN, "==", only_split)] if only_split else None)
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
