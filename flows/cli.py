@@ -19,7 +19,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run training_pipeline on batches, in order")
-    run.add_argument("--batches", type=positive_int, nargs="+", default=[1, 2, 3])
+    run.add_argument("--batches", type=batch_number, nargs="+", default=[1, 2, 3])
     run.add_argument(
         "--demo-rows",
         type=positive_int,
@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--no-demo", action="store_true", help="never land demo data")
 
     generate = commands.add_parser("generate", help="land deterministic demo batches")
-    generate.add_argument("--batches", type=positive_int, nargs="+", default=[1, 2, 3])
+    generate.add_argument("--batches", type=batch_number, nargs="+", default=[1, 2, 3])
     generate.add_argument("--rows", type=positive_int, default=20_000)
     generate.add_argument("--label-noise", type=float, default=0.0)
     generate.add_argument("--format", choices=("csv", "parquet"), default="csv")
@@ -90,6 +90,16 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def batch_number(text: str) -> int:
+    """argparse type: a batch number, 1 to MAX_BATCH_NUMBER, refused before anything is landed or run."""
+    from flows.logic.schema import MAX_BATCH_NUMBER
+
+    value = positive_int(text)
+    if value > MAX_BATCH_NUMBER:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_BATCH_NUMBER}, got {value}")
     return value
 
 

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Annotated
 
 from pydantic import BaseModel, Field
+
+from flows.logic.schema import MAX_BATCH_NUMBER
+
+# A flow parameter: Prefect puts these bounds in the deployment's parameter schema, so the server refuses a
+# flow run with a bad batch_number (text, a fraction, 0, negative, huge) before anything runs.
+BatchNumber = Annotated[int, Field(ge=1, le=MAX_BATCH_NUMBER, description="landing batch to train on")]
 
 
 class StageResult(BaseModel):

@@ -15,6 +15,7 @@ if __package__ in (None, ""):  # run as a script: make the `flows` package impor
 from prefect import flow
 
 from flows.contracts import (
+    BatchNumber,
     EvaluationResult,
     IngestResult,
     PipelineSummary,
@@ -35,7 +36,7 @@ PIPELINE_NAME = "ML Training Pipeline"
 
 
 @flow(name=PIPELINE_NAME, log_prints=True)
-def training_pipeline(batch_number: int, candidates: int = 1) -> PipelineSummary:
+def training_pipeline(batch_number: BatchNumber, candidates: int = 1) -> PipelineSummary:
     """Each stage runs in turn (inline, or as its own flow run on the work pool); a failed stage
     fails the pipeline with that stage's error and nothing after it runs.
 

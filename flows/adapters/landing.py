@@ -11,6 +11,7 @@ import fsspec
 import pandas as pd
 
 from flows.adapters.objectstore import open_fs
+from flows.logic.file_checks import csv_bytes_problem, parquet_bytes_problem
 from flows.settings import Settings
 
 SUFFIXES = (".parquet", ".csv")
@@ -83,12 +84,27 @@ def read_landing_batch(batch_number: int, settings: Settings) -> LandingFile:
 
 
 def parse_batch(data: bytes, uri: str) -> pd.DataFrame:
-    """Parse CSV or Parquet bytes; any parse failure becomes one clear error naming the file."""
+    """Parse CSV or Parquet bytes; a wrong format or encoding, or any parse failure, is one clear error naming
+    the file."""
     if not data:
         raise LandingError(f"{uri} is empty (0 bytes)")
+    parquet = uri.endswith(".parquet")
+    problem = parquet_bytes_problem(data) if parquet else csv_bytes_problem(data)
+    if problem:
+        raise LandingError(f"{uri} {problem}")
     try:
-        if uri.endswith(".parquet"):
-            return pd.read_parquet(io.BytesIO(data))
-        return pd.read_csv(io.BytesIO(data))
+        return pd.read_parquet(io.BytesIO(data)) if parquet else _read_csv(data)
     except Exception as exc:  # pandas/pyarrow raise many types for a bad file
         raise LandingError(f"{uri} is unreadable: {type(exc).__name__}: {exc}") from exc
+
+
+def _read_csv(data: bytes) -> pd.DataFrame:
+    # utf-8-sig: a UTF-8 byte order mark (Excel's "CSV UTF-8" writes one) is dropped, not glued to the
+    # first column's name; the rows are the same as without it.
+    frame = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig")
+    # pandas renames a repeated header (age, age.1); validation must see the header as the file has it.
+    header = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", header=None, nrows=1, dtype=str)
+    names = [str(name) for name in header.iloc[0]] if len(header) else []
+    if len(names) == len(frame.columns) and len(set(names)) < len(names):
+        frame.columns = pd.Index(names)
+    return frame

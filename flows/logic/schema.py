@@ -19,6 +19,9 @@ class Column:
 
 
 ID_COLUMN = "application_id"
+# Batches are numbered 1..MAX_BATCH_NUMBER: raw files are named with six digits (batch_000042), so names
+# sort in batch order; a batch a day lasts 2,700 years.
+MAX_BATCH_NUMBER = 999_999
 LABEL_COLUMN = "defaulted"
 
 HOME_OWNERSHIP = ("RENT", "OWN", "MORTGAGE", "OTHER")

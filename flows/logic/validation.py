@@ -7,7 +7,10 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from flows.logic.schema import COLUMNS, ID_COLUMN, LABEL_COLUMN, Column
+from flows.logic.schema import COLUMN_NAMES, COLUMNS, ID_COLUMN, LABEL_COLUMN, MAX_BATCH_NUMBER, Column
+
+# Separators of CSV files from spreadsheets in other locales; the contract is comma-separated.
+_OTHER_SEPARATORS = {";": "';'", "\t": "tabs", "|": "'|'"}
 
 
 class BatchRejected(ValueError):
@@ -23,11 +26,14 @@ def check_batch_order(batch_number: int, ingested: Iterable[int]) -> list[str]:
     """Batches are numbered from 1 and ingested in order; re-ingesting a known batch is fine."""
     if isinstance(batch_number, bool) or not isinstance(batch_number, int) or batch_number < 1:
         return [f"batch_number must be a positive integer, got {batch_number!r}"]
+    if batch_number > MAX_BATCH_NUMBER:
+        return [f"batch_number must be at most {MAX_BATCH_NUMBER}, got {batch_number}"]
     done = set(ingested)
-    missing = [n for n in range(1, batch_number) if n not in done]
-    if missing:
+    # The first gap is at most len(done) + 1: no need to walk up to a large batch_number.
+    first_missing = next(n for n in range(1, len(done) + 2) if n not in done)
+    if first_missing < batch_number:
         return [
-            f"batch {batch_number} cannot be ingested before batch {missing[0]} "
+            f"batch {batch_number} cannot be ingested before batch {first_missing} "
             f"(ingested so far: {sorted(done) or 'none'})"
         ]
     return []
@@ -45,6 +51,9 @@ def find_problems(df: pd.DataFrame, label_required: bool = True) -> list[str]:
 
     Scoring passes `label_required=False`: a batch to score may come without its label.
     """
+    separator = _separator_problem(df)
+    if separator:
+        return [separator]
     if len(df.columns) != len(set(df.columns)):
         dupes = sorted({str(c) for c in df.columns if list(df.columns).count(c) > 1})
         return [f"duplicated columns: {', '.join(dupes)}"]
@@ -68,6 +77,17 @@ def find_problems(df: pd.DataFrame, label_required: bool = True) -> list[str]:
     return problems
 
 
+def _separator_problem(df: pd.DataFrame) -> str | None:
+    """A CSV separated by something other than commas reads as one column named like the whole header."""
+    if len(df.columns) != 1:
+        return None
+    header = str(df.columns[0])
+    for separator, name in _OTHER_SEPARATORS.items():
+        if len(set(header.split(separator)) & set(COLUMN_NAMES)) > 1:
+            return f"columns are separated by {name}, not commas: land comma-separated CSV"
+    return None
+
+
 def _column_problems(values: pd.Series, column: Column) -> list[str]:
     what = "label" if column.kind == "label" else "column"
     nulls = int(values.isna().sum())
@@ -75,15 +95,35 @@ def _column_problems(values: pd.Series, column: Column) -> list[str]:
         return [f"{what} '{column.name}' has {nulls} null value(s)"]
     if column.kind == "category":
         return _category_problems(values, column)
-    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-        return [f"{what} '{column.name}' must be numeric, got dtype {values.dtype}"]
-    numbers = values.to_numpy(dtype="float64")
+    if pd.api.types.is_bool_dtype(values):
+        return [f"{what} '{column.name}' holds true/false values; it must be numeric"]
+    numbers = _as_numbers(values)
+    if numbers is None:
+        return [_non_numeric_problem(values, column, what)]
     if not np.isfinite(numbers).all():
         count = int((~np.isfinite(numbers)).sum())
-        return [f"{what} '{column.name}' has {count} infinite value(s)"]
+        return [f"{what} '{column.name}' has {count} infinite or overflowing value(s)"]
     if column.kind in ("id", "int", "label") and not np.array_equal(numbers, np.floor(numbers)):
         return [f"{what} '{column.name}' must hold whole numbers, got dtype {values.dtype}"]
     return _range_problems(numbers, column, what)
+
+
+def _as_numbers(values: pd.Series) -> np.ndarray | None:
+    """The values as float64, or None when one is not a number. Numbers too large for int64 arrive as text
+    from a CSV; they are numbers, and the range check reports them."""
+    if pd.api.types.is_numeric_dtype(values):
+        return values.to_numpy(dtype="float64")
+    coerced = pd.to_numeric(values, errors="coerce")
+    if coerced.isna().any():
+        return None
+    return coerced.to_numpy(dtype="float64")
+
+
+def _non_numeric_problem(values: pd.Series, column: Column, what: str) -> str:
+    bad = values[pd.to_numeric(values, errors="coerce").isna()]
+    return (
+        f"{what} '{column.name}' must be numeric: {len(bad)} value(s) are not numbers (e.g. {bad.iloc[0]!r})"
+    )
 
 
 def _range_problems(numbers: np.ndarray, column: Column, what: str) -> list[str]:
@@ -126,7 +166,7 @@ def conform(df: pd.DataFrame, label_required: bool = True) -> pd.DataFrame:
         if column.kind == "category":
             out[column.name] = values.astype(str)
         elif column.kind == "float":
-            out[column.name] = values.astype("float64")
+            out[column.name] = pd.to_numeric(values).astype("float64")
         else:
-            out[column.name] = values.astype("int64")
+            out[column.name] = pd.to_numeric(values).astype("int64")
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from flows.contracts import IngestResult, RawVersion
+from flows.contracts import BatchNumber, IngestResult, RawVersion
 from flows.settings import get_settings
 from flows.stages.runner import publish
 from flows.stages.workspace import stage_workspace
@@ -12,7 +12,7 @@ from flows.tasks import data
 
 
 @flow(name="ingest", log_prints=True)
-def ingest(batch_number: int) -> IngestResult:
+def ingest(batch_number: BatchNumber) -> IngestResult:
     settings = get_settings()
     logger = get_run_logger()
     ingested = data.ingested_batches(settings)

@@ -6,7 +6,8 @@ import argparse
 
 import pytest
 
-from flows.cli import main, parse_model_ref, positive_int
+from flows.cli import batch_number, main, parse_model_ref, positive_int
+from flows.logic.schema import MAX_BATCH_NUMBER
 
 
 def test_model_refs() -> None:
@@ -21,6 +22,13 @@ def test_model_refs() -> None:
 def test_batch_numbers_must_be_positive_integers(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="positive integer"):
         positive_int(text)
+
+
+@pytest.mark.parametrize("text", [str(MAX_BATCH_NUMBER + 1), "9" * 40])
+def test_batch_numbers_have_an_upper_bound(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=f"must be at most {MAX_BATCH_NUMBER}, got {text}"):
+        batch_number(text)
+    assert batch_number(str(MAX_BATCH_NUMBER)) == MAX_BATCH_NUMBER
 
 
 def test_run_rejects_a_text_batch_before_doing_anything(capsys: pytest.CaptureFixture[str]) -> None:

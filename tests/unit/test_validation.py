@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from flows.logic.demo import generate_batch
-from flows.logic.schema import COLUMN_NAMES
+from flows.logic.schema import COLUMN_NAMES, MAX_BATCH_NUMBER
 from flows.logic.validation import BatchRejected, check_batch_order, conform, find_problems
 
 
@@ -37,10 +37,44 @@ def test_empty_batch_is_rejected(batch: pd.DataFrame) -> None:
     assert find_problems(batch.iloc[0:0]) == ["batch is empty (no rows)"]
 
 
-def test_text_in_numeric_column_is_a_dtype_problem(batch: pd.DataFrame) -> None:
+def test_text_in_numeric_column_is_named_with_an_example(batch: pd.DataFrame) -> None:
     bad = batch.astype({"annual_income": object})
     bad.loc[3, "annual_income"] = "lots"
-    assert find_problems(bad) == ["column 'annual_income' must be numeric, got dtype object"]
+    assert find_problems(bad) == [
+        "column 'annual_income' must be numeric: 1 value(s) are not numbers (e.g. 'lots')"
+    ]
+
+
+def test_numbers_too_big_for_int64_are_numbers_out_of_range(batch: pd.DataFrame) -> None:
+    bad = batch.astype({"age": object})
+    bad.loc[3, "age"] = str(10**30)  # what a CSV reader leaves for an integer beyond int64
+    assert find_problems(bad) == ["column 'age' has 1 value(s) outside [18, 100] (e.g. 1e+30)"]
+
+
+def test_huge_float_is_out_of_range(batch: pd.DataFrame) -> None:
+    bad = batch.copy()
+    bad.loc[3, "annual_income"] = 1e300
+    assert find_problems(bad) == ["column 'annual_income' has 1 value(s) outside [1, 1e+08] (e.g. 1e+300)"]
+
+
+def test_numeric_text_columns_are_conformed_to_numbers(batch: pd.DataFrame) -> None:
+    as_text = batch.astype({"age": str, "annual_income": str})
+    assert find_problems(as_text) == []
+    pd.testing.assert_frame_equal(conform(as_text), conform(batch))
+
+
+@pytest.mark.parametrize(("separator", "name"), [(";", "';'"), ("\t", "tabs"), ("|", "'|'")])
+def test_a_header_joined_by_another_separator_is_named(
+    batch: pd.DataFrame, separator: str, name: str
+) -> None:
+    one_column = pd.DataFrame({separator.join(batch.columns): ["x"]})
+    message = f"columns are separated by {name}, not commas: land comma-separated CSV"
+    assert find_problems(one_column) == [message]
+
+
+def test_a_single_unknown_column_is_not_taken_for_a_separator_problem() -> None:
+    problems = find_problems(pd.DataFrame({"notes;remarks": ["x"]}))
+    assert problems[0].startswith("missing columns: application_id")
 
 
 def test_fractional_value_in_integer_column(batch: pd.DataFrame) -> None:
@@ -80,7 +114,7 @@ def test_label_outside_zero_one(batch: pd.DataFrame) -> None:
 def test_infinite_value(batch: pd.DataFrame) -> None:
     bad = batch.copy()
     bad.loc[0, "debt_to_income"] = np.inf
-    assert find_problems(bad) == ["column 'debt_to_income' has 1 infinite value(s)"]
+    assert find_problems(bad) == ["column 'debt_to_income' has 1 infinite or overflowing value(s)"]
 
 
 def test_unknown_category(batch: pd.DataFrame) -> None:
@@ -101,7 +135,7 @@ def test_duplicate_ids(batch: pd.DataFrame) -> None:
 
 def test_boolean_column_is_not_numeric(batch: pd.DataFrame) -> None:
     bad = batch.assign(defaulted=batch["defaulted"].astype(bool))
-    assert find_problems(bad) == ["label 'defaulted' must be numeric, got dtype bool"]
+    assert find_problems(bad) == ["label 'defaulted' holds true/false values; it must be numeric"]
 
 
 def test_all_problems_are_listed_not_just_the_first(batch: pd.DataFrame) -> None:
@@ -116,6 +150,16 @@ def test_batch_number_must_be_a_positive_integer(number: object) -> None:
     assert check_batch_order(number, []) == [  # type: ignore[arg-type]
         f"batch_number must be a positive integer, got {number!r}"
     ]
+
+
+def test_batch_number_has_an_upper_bound() -> None:
+    assert check_batch_order(MAX_BATCH_NUMBER, range(1, 3)) == [
+        f"batch {MAX_BATCH_NUMBER} cannot be ingested before batch 3 (ingested so far: [1, 2])"
+    ]
+    assert check_batch_order(MAX_BATCH_NUMBER + 1, []) == [
+        f"batch_number must be at most {MAX_BATCH_NUMBER}, got {MAX_BATCH_NUMBER + 1}"
+    ]
+    assert check_batch_order(10**30, []) == [f"batch_number must be at most {MAX_BATCH_NUMBER}, got {10**30}"]
 
 
 def test_batches_are_ingested_in_order() -> None:

@@ -1,0 +1,42 @@
+"""parse_batch: landing bytes to a frame, with the header as the file has it, or one clear LandingError."""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+import pandas as pd
+import pytest
+
+from flows.adapters.landing import LandingError, parse_batch
+from flows.logic.demo import generate_batch
+from flows.logic.validation import conform, find_problems
+
+URI = "s3://landing/batch_1.csv"
+
+
+def test_a_utf8_byte_order_mark_is_dropped_and_the_rows_are_the_same() -> None:
+    data = generate_batch(1, 30).to_csv(index=False).encode()
+    with_bom = parse_batch(codecs.BOM_UTF8 + data, URI)
+    assert list(with_bom.columns) == list(parse_batch(data, URI).columns)
+    assert find_problems(with_bom) == []
+    pd.testing.assert_frame_equal(conform(with_bom), conform(parse_batch(data, URI)))
+
+
+def test_a_repeated_header_reaches_validation_unrenamed() -> None:
+    frame = generate_batch(1, 5)
+    data = pd.concat([frame, frame[["age"]]], axis=1).to_csv(index=False).encode()
+    assert find_problems(parse_batch(data, URI)) == ["duplicated columns: age"]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "batch_1.csv is empty (0 bytes)"),
+        ("a,b\n1,é\n".encode("latin-1"), "batch_1.csv is not UTF-8 text: byte 0xe9 at line 2"),
+        (b"\n\n", "batch_1.csv is unreadable: EmptyDataError"),
+    ],
+)
+def test_unparseable_bytes_name_the_file(data: bytes, message: str) -> None:
+    with pytest.raises(LandingError, match=re.escape(message)):
+        parse_batch(data, URI)
