@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from uuid import UUID
 
 import pytest
 from prefect.client.orchestration import get_client
@@ -76,7 +77,7 @@ def test_mlops_run_refuses_a_bad_batch_number_before_landing_or_running_anything
 
 
 @pytest.fixture(scope="module")
-def pipeline_deployment(services: LocalServices) -> Iterator[str]:
+def pipeline_deployment(services: LocalServices) -> Iterator[UUID]:
     """prefect.yaml's ml-pipeline deployment, registered as `make deploy-flows` does; no worker needed."""
     with get_client(sync_client=True) as client, contextlib.suppress(ObjectAlreadyExists):
         client.create_work_pool(WorkPoolCreate(name=WORK_POOL, type="process"))
@@ -90,10 +91,10 @@ def pipeline_deployment(services: LocalServices) -> Iterator[str]:
     )
     assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
     with get_client(sync_client=True) as client:
-        yield str(client.read_deployment_by_name(PIPELINE).id)
+        yield client.read_deployment_by_name(PIPELINE).id
 
 
-def flow_run_count(deployment_id: str) -> int:
+def flow_run_count(deployment_id: UUID) -> int:
     with get_client(sync_client=True) as client:
         deployments = DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
         return len(client.read_flow_runs(deployment_filter=deployments))
@@ -110,7 +111,7 @@ def flow_run_count(deployment_id: str) -> int:
     ],
 )
 def test_the_deployment_refuses_a_bad_batch_number_without_creating_a_flow_run(
-    landed: Platform, pipeline_deployment: str, value: object, reason: str
+    landed: Platform, pipeline_deployment: UUID, value: object, reason: str
 ) -> None:
     before, runs = state(landed), flow_run_count(pipeline_deployment)
     with pytest.raises(Exception, match="batch_number") as refused:
