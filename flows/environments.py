@@ -83,12 +83,17 @@ def promote(
 def _champion(model_name: str, settings: Settings) -> tuple[str, dict[str, str]]:
     """The champion's version and tags, read without creating anything in the registry."""
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
     from flows.adapters.tracking import version_by_alias
 
     uri = settings.resolved_tracking_uri
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    champion = version_by_alias(client, model_name, settings.champion_alias)
+    try:
+        champion = version_by_alias(client, model_name, settings.champion_alias)
+    except (MlflowException, OSError) as exc:  # OSError: requests' connection errors
+        message = f"cannot read the registry at {uri} (MLOPS_MLFLOW_TRACKING_URI): {exc}"
+        raise PromotionError(message) from exc
     if champion is None:
         raise PromotionError(f"{model_name} has no '{settings.champion_alias}' in the registry at {uri}")
     return str(champion.version), dict(champion.tags or {})
