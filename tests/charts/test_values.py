@@ -31,6 +31,7 @@ SCHEMA_REJECTIONS = {
     "pinned version zero": ({"scoring.model.version": "0"}, "/scoring/model/version"),
     "empty model name": ({"scoring.model.name": ""}, "/scoring/model/name"),
     "environment not a dns label": ({"flowRuns.environment": "Prod"}, "/flowRuns/environment"),
+    "network policy switch not a boolean": ({"networkPolicy.enabled": "sometimes"}, "/networkPolicy/enabled"),
 }
 
 EXTERNAL_DB = {"postgres.enabled": "false", "externalDatabase.host": "db.example.com"}

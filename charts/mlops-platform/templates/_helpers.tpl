@@ -187,3 +187,10 @@ MLOPS_SCORING_MODEL_VERSION: {{ .Values.scoring.model.version | quote }}
 - name: PREFECT_SERVER_ANALYTICS_ENABLED
   value: "false"
 {{- end -}}
+
+{{/* A NetworkPolicy peer: the pods of one component of this release, (dict "ctx" $ "component" "mlflow"). */}}
+{{- define "mlops-platform.networkPolicy.peer" -}}
+- podSelector:
+    matchLabels:
+      {{- include "mlops-platform.labels.selector" . | nindent 6 }}
+{{- end -}}

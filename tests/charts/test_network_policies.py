@@ -1,0 +1,127 @@
+"""Should let only the platform's own pods reach MinIO's S3 API and PostgreSQL, unless switched off."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.charts.chart import Json, Rendered, pod_spec, render
+from tests.contract.test_stage_jobs import DEPLOYMENT_NAMES, stage_job
+
+SELECTOR = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component")
+
+
+def component_of(labels: dict[str, str]) -> str:
+    return labels.get("app.kubernetes.io/component", "")
+
+
+def policy(chart: Rendered, component: str) -> Json:
+    matches = [
+        p for p in chart.of_kind("NetworkPolicy") if component_of(p["metadata"]["labels"]) == component
+    ]
+    assert len(matches) == 1, f"NetworkPolicy of {component}: {len(matches)}"
+    return matches[0]
+
+
+def pod_labels(chart: Rendered) -> dict[str, dict[str, str]]:
+    """The labels of each workload's pods, by component."""
+    return {
+        component_of(w["spec"]["template"]["metadata"]["labels"]): w["spec"]["template"]["metadata"]["labels"]
+        for w in chart.workloads()
+    }
+
+
+def selects(match_labels: dict[str, str], labels: dict[str, str]) -> bool:
+    return match_labels.items() <= labels.items()
+
+
+def allowed_peers(network_policy: Json) -> list[dict[str, str]]:
+    [rule] = network_policy["spec"]["ingress"]
+    assert all(set(peer) == {"podSelector"} for peer in rule["from"]), "peers outside the namespace"
+    return [peer["podSelector"]["matchLabels"] for peer in rule["from"]]
+
+
+def allowed_ports(network_policy: Json) -> list[Json]:
+    [rule] = network_policy["spec"]["ingress"]
+    ports: list[Json] = rule["ports"]
+    return ports
+
+
+@pytest.mark.parametrize("component", ["minio", "postgres"])
+def test_should_restrict_ingress_of_the_stores_to_their_own_pods(
+    default_chart: Rendered, component: str
+) -> None:
+    network_policy = policy(default_chart, component)
+    assert network_policy["spec"]["policyTypes"] == ["Ingress"]
+    selector = network_policy["spec"]["podSelector"]["matchLabels"]
+    assert set(selector) == set(SELECTOR)
+    selected = [c for c, labels in pod_labels(default_chart).items() if selects(selector, labels)]
+    assert selected == [component]
+
+
+def test_should_let_only_the_prefect_server_and_mlflow_reach_postgres(default_chart: Rendered) -> None:
+    network_policy = policy(default_chart, "postgres")
+    labels = pod_labels(default_chart)
+    reaching = {
+        c for c, pod in labels.items() for peer in allowed_peers(network_policy) if selects(peer, pod)
+    }
+    assert reaching == {"prefect-server", "mlflow"}
+    assert allowed_ports(network_policy) == [{"protocol": "TCP", "port": 5432}]
+
+
+def test_should_let_only_platform_pods_and_flow_runs_reach_the_minio_api(default_chart: Rendered) -> None:
+    network_policy = policy(default_chart, "minio")
+    labels = pod_labels(default_chart)
+    peers = allowed_peers(network_policy)
+    reaching = {c for c, pod in labels.items() for peer in peers if selects(peer, pod)}
+    assert reaching == {"mlflow", "prefect-worker", "minio-buckets"}
+    assert allowed_ports(network_policy) == [{"protocol": "TCP", "port": 9000}]  # not the console
+    # Every peer selects pods the release runs: a typo would silently cut a client off.
+    for peer in peers:
+        assert any(selects(peer, pod) for pod in labels.values()) or peer == {
+            "prefect.io/work-pool-name": "mlops-kubernetes"
+        }, peer
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENT_NAMES)
+def test_should_let_the_flow_run_pods_the_worker_creates_reach_minio(
+    default_chart: Rendered, deployment: str
+) -> None:
+    """The Job each deployment gets from prefect-kubernetes' own code (tests/contract) is labelled with its
+    pool; the policy's peer must select that pod, and only because of the pool the values name."""
+    pod = stage_job(deployment).manifest["spec"]["template"]["metadata"]["labels"]
+    peers = allowed_peers(policy(default_chart, "minio"))
+    assert [peer for peer in peers if selects(peer, pod)] == [
+        {"prefect.io/work-pool-name": "mlops-kubernetes"}
+    ]
+    other_pool = {**pod, "prefect.io/work-pool-name": "someone-elses-pool"}
+    assert not any(selects(peer, other_pool) for peer in peers)
+
+
+def test_should_follow_the_worker_pool_and_the_release_name(helm: str) -> None:
+    chart = render(helm, set_values={"worker.pool": "gpu-pool"}, release="other")
+    peers = allowed_peers(policy(chart, "minio"))
+    assert {"prefect.io/work-pool-name": "gpu-pool"} in peers
+    assert all(peer.get("app.kubernetes.io/instance", "other") == "other" for peer in peers)
+    assert (
+        policy(chart, "minio")["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/instance"] == "other"
+    )
+
+
+def test_should_render_no_policy_when_switched_off(helm: str) -> None:
+    assert render(helm, set_values={"networkPolicy.enabled": "false"}).of_kind("NetworkPolicy") == []
+
+
+def test_should_render_a_policy_only_for_the_stores_the_release_runs(ci_chart: Rendered) -> None:
+    stores = {c for c in pod_labels(ci_chart) if c in ("minio", "postgres")}
+    assert {component_of(p["metadata"]["labels"]) for p in ci_chart.of_kind("NetworkPolicy")} == stores
+    for component in stores:
+        peers = allowed_peers(policy(ci_chart, component))
+        clients = {c for c, pod in pod_labels(ci_chart).items() for peer in peers if selects(peer, pod)}
+        assert clients <= {"prefect-server", "mlflow", "prefect-worker", "minio-buckets"}, clients
+
+
+def test_should_keep_pod_specs_free_of_host_networking_that_would_bypass_the_policies(
+    ci_chart: Rendered,
+) -> None:
+    for workload in ci_chart.workloads():
+        assert not pod_spec(workload).get("hostNetwork"), workload["metadata"]["name"]
