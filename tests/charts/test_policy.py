@@ -96,6 +96,16 @@ def test_should_keep_generated_secret_values_inside_secret_objects_only(default_
         assert value not in elsewhere
 
 
+def test_should_keep_every_secret_value_out_of_every_other_object_with_any_values(
+    ci_chart: Rendered,
+) -> None:
+    """ConfigMaps, workloads, NetworkPolicies, RBAC: only Secrets hold a credential (plain or base64)."""
+    others = json.dumps([obj for obj in ci_chart.objects if obj["kind"] != "Secret"])
+    for value in secret_values(ci_chart):
+        assert value not in others
+        assert base64.b64encode(value.encode()).decode() not in others
+
+
 def test_should_generate_long_random_passwords_and_database_urls_that_use_them(
     default_chart: Rendered,
 ) -> None:
