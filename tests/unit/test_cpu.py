@@ -40,3 +40,23 @@ def test_no_quota_or_a_garbled_file_means_the_affinity_mask(tmp_path: Path) -> N
     assert cpu_budget(tmp_path) == AFFINITY
     (tmp_path / "cpu.max").write_text("garbage\n")
     assert cpu_budget(tmp_path) == AFFINITY
+
+
+def test_openmp_waits_passively_unless_told_otherwise() -> None:
+    import subprocess
+    import sys
+
+    probe = "import flows, os; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    default = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    assert default.stdout.strip() == "PASSIVE"
+    chosen = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=env | {"OMP_WAIT_POLICY": "ACTIVE"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert chosen.stdout.strip() == "ACTIVE"
