@@ -88,7 +88,7 @@ def run(config: Config, work: Path, out: Path) -> dict[str, Any]:
             os.environ.update(services.client_env())  # DVC, s3fs and the deployments read the env
             started = section("2. data path: dvc push/pull vs boto3, same bytes, same MinIO")
             dataset = _dataset_file(min(max(config.sizes), 1_000_000), work)
-            s3 = _s3(services)
+            s3 = services.s3_client()
             transfers = datapath.measure(
                 dataset, config.transfer_repeats, work / "transfers", services.minio_url, s3
             )
@@ -138,19 +138,6 @@ def _dataset_file(rows: int, work: Path) -> Path:
     frame = prepare_dataset([generate_batch(1, rows)], 0.2, 0.15, 42)
     frame.to_parquet(path, index=False)
     return path
-
-
-def _s3(services: LocalServices) -> object:
-    import boto3
-
-    creds = services.credentials()
-    return boto3.client(
-        "s3",
-        endpoint_url=services.minio_url,
-        region_name="us-east-1",
-        aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
-    )
 
 
 def main(argv: list[str] | None = None) -> int:

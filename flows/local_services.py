@@ -20,6 +20,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 BUCKETS = ("mlops-data", "mlops-landing", "mlflow-artifacts")
 WORK_POOL = "local-process"
@@ -170,17 +171,21 @@ class LocalServices:
         self.create_buckets()
         return pid
 
-    def create_buckets(self) -> None:
+    def s3_client(self) -> Any:
+        """A boto3 client on this MinIO, as its admin."""
         import boto3
 
         creds = self.credentials()
-        s3 = boto3.client(
+        return boto3.client(
             "s3",
             endpoint_url=self.minio_url,
             region_name="us-east-1",
             aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
         )
+
+    def create_buckets(self) -> None:
+        s3 = self.s3_client()
         existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
         for bucket in BUCKETS:
             if bucket not in existing:
@@ -251,12 +256,8 @@ class LocalServices:
         """Until the worker has created its pool and reported in (the pool turns READY)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.prefect_api_url}/work_pools/{WORK_POOL}", timeout=5) as r:
-                    if json.loads(r.read()).get("status") == "READY":
-                        return
-            except OSError:
-                pass
+            if pool_is_ready(self.prefect_api_url, WORK_POOL):
+                return
             time.sleep(1)
         raise TimeoutError(f"worker did not come up; see {self.root / 'worker.log'}")
 
@@ -271,6 +272,15 @@ class LocalServices:
     def down(self) -> list[str]:
         """Stop what `up` started, worker first; returns the names stopped."""
         return [name for name in ("worker", "prefect", "mlflow", "minio") if self.stop(name)]
+
+
+def pool_is_ready(api_url: str, pool: str) -> bool:
+    """Whether a worker has created the pool and reported in (the pool's status is READY)."""
+    try:
+        with urllib.request.urlopen(f"{api_url}/work_pools/{pool}", timeout=5) as response:
+            return bool(json.loads(response.read()).get("status") == "READY")
+    except OSError:
+        return False
 
 
 def _reap(pid: int) -> None:

@@ -83,11 +83,11 @@ TEMPLATE_DEFAULTS = {
 
 
 @dataclass(frozen=True)
-class StageJob:
-    deployment: str
-    job_variables: Json
-    flow_run_id: str
+class JobManifest:
+    """A Kubernetes Job as a dict, with the parts the checks read (also used by tests/e2e)."""
+
     manifest: Json
+    flow_run_id: str
 
     @property
     def pod_spec(self) -> Json:
@@ -101,6 +101,12 @@ class StageJob:
 
     def env(self) -> dict[str, Json]:
         return {entry["name"]: entry for entry in self.container["env"]}
+
+
+@dataclass(frozen=True)
+class StageJob(JobManifest):
+    deployment: str
+    job_variables: Json
 
 
 def deployment_job_variables(deployment: str) -> Json:
@@ -148,7 +154,12 @@ def build_stage_job(deployment: str, overrides: Json | None = None) -> StageJob:
             work_pool=work_pool,
             worker_name=WORKER_NAME,
         )
-    return StageJob(deployment, job_variables, str(flow_run.id), configuration.job_manifest)
+    return StageJob(
+        manifest=configuration.job_manifest,
+        flow_run_id=str(flow_run.id),
+        deployment=deployment,
+        job_variables=job_variables,
+    )
 
 
 @cache

@@ -6,14 +6,13 @@ The Prefect server is the one `make up` and the integration tests start (flows.l
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
+from flows.local_services import pool_is_ready
 from tests.e2e.clients import Kubectl
 from tests.e2e.cluster import ROOT, ControlPlane, kubeconfig
 from tests.e2e.processes import Processes
@@ -76,12 +75,8 @@ def wait_for_pool(processes: Processes, api_url: str, pool: str, timeout: float 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         processes.check("prefect-worker")
-        try:
-            with urllib.request.urlopen(f"{api_url}/work_pools/{pool}", timeout=5) as response:
-                if json.loads(response.read()).get("status") == "READY":
-                    return
-        except OSError:
-            pass
+        if pool_is_ready(api_url, pool):
+            return
         time.sleep(1)
     raise TimeoutError(f"the worker did not bring pool {pool} up; see {processes.log('prefect-worker')}")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from tests.contract.test_stage_jobs import (
     RESOURCE_VARIABLES,
     S3_CREDENTIALS,
     TEMPLATE_DEFAULTS,
+    JobManifest,
     deployment_job_variables,
     quantity,
 )
@@ -43,23 +43,8 @@ Json = dict[str, Any]
 PLANTED = {name: f"planted-{name.lower()}-7d3e1b" for name in S3_CREDENTIALS}
 
 
-@dataclass(frozen=True)
-class SubmittedJob:
-    flow_run_id: str
-    job: Json
-
-    @property
-    def pod_spec(self) -> Json:
-        spec: Json = self.job["spec"]["template"]["spec"]
-        return spec
-
-    @property
-    def container(self) -> Json:
-        container: Json = self.pod_spec["containers"][0]
-        return container
-
-    def env(self) -> dict[str, Json]:
-        return {entry["name"]: entry for entry in self.container["env"]}
+class SubmittedJob(JobManifest):
+    """The Job the real worker submitted for a flow run, as the API server stored it."""
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +103,8 @@ def submitted(
         assert sorted(runs) == sorted(DEPLOYMENT_NAMES)
         yield {
             name: SubmittedJob(
-                run_id, wait_for_job(kubectl, release.namespace, run_id, processes.log("prefect-worker"))
+                manifest=wait_for_job(kubectl, release.namespace, run_id, processes.log("prefect-worker")),
+                flow_run_id=run_id,
             )
             for name, run_id in runs.items()
         }
@@ -162,7 +148,7 @@ def test_should_run_the_template_image_with_prefects_command_for_its_flow_run(
     assert job.container["args"] == ["prefect", "flow-run", "execute"]
     assert "command" not in job.container
     assert job.env()["PREFECT__FLOW_RUN_ID"]["value"] == job.flow_run_id
-    assert job.job["metadata"]["labels"]["prefect.io/flow-run-id"] == job.flow_run_id
+    assert job.manifest["metadata"]["labels"]["prefect.io/flow-run-id"] == job.flow_run_id
 
 
 @pytest.mark.parametrize("deployment", DEPLOYMENT_NAMES)
@@ -181,11 +167,11 @@ def test_should_be_stored_in_the_release_namespace_with_ttl_deadline_and_no_retr
     submitted: dict[str, SubmittedJob], deployment: str, release: Release
 ) -> None:
     job = submitted[deployment]
-    assert job.job["metadata"]["namespace"] == release.namespace
+    assert job.manifest["metadata"]["namespace"] == release.namespace
     assert job.pod_spec["serviceAccountName"] == TEMPLATE_DEFAULTS["service_account_name"]
     assert job.pod_spec["automountServiceAccountToken"] is False
     assert job.pod_spec["restartPolicy"] == "Never"
-    spec = job.job["spec"]
+    spec = job.manifest["spec"]
     assert (spec["ttlSecondsAfterFinished"], spec["backoffLimit"], spec["activeDeadlineSeconds"]) == (
         3600,
         0,
@@ -230,7 +216,7 @@ def test_should_take_credentials_only_from_the_charts_secret(
         assert job.env()[name] == {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": name}}}
     assert job.container["envFrom"] == [{"configMapRef": {"name": settings}}]
     for value in PLANTED.values():
-        assert value not in str(job.job)
+        assert value not in str(job.manifest)
 
 
 @pytest.mark.parametrize("deployment", DEPLOYMENT_NAMES)
@@ -238,7 +224,7 @@ def test_should_get_a_pod_from_the_job_controller(
     submitted: dict[str, SubmittedJob], deployment: str, kubectl: Kubectl, release: Release
 ) -> None:
     """Admitted (its ServiceAccount, from the pool template, is the chart's), it waits for a node."""
-    job_name = submitted[deployment].job["metadata"]["name"]
+    job_name = submitted[deployment].manifest["metadata"]["name"]
     (pod,) = wait_for_unschedulable_pods(kubectl, release.namespace, f"job-name={job_name}")
     assert pod["spec"]["serviceAccountName"] == TEMPLATE_DEFAULTS["service_account_name"]
 

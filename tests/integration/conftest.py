@@ -48,21 +48,7 @@ class Platform:
     landing_prefix: str
 
     def s3(self) -> Any:
-        return s3_client(self.services)
-
-
-def s3_client(services: LocalServices) -> Any:
-    """A boto3 client on the services' MinIO, as an admin."""
-    import boto3
-
-    creds = services.credentials()
-    return boto3.client(
-        "s3",
-        endpoint_url=services.minio_url,
-        region_name="us-east-1",
-        aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
-    )
+        return self.services.s3_client()
 
 
 def new_platform(

@@ -22,7 +22,7 @@ from flows.local_services import REPO, LocalServices
 from flows.logic.demo import generate_batch
 from flows.settings import Settings
 from flows.training_flow import training_pipeline
-from tests.integration.conftest import LANDING_BUCKET, new_platform, s3_client
+from tests.integration.conftest import LANDING_BUCKET, new_platform
 
 ROWS = 2000
 STAGES = ("ingest", "prepare", "train", "evaluate", "promote")
@@ -46,7 +46,7 @@ def deployed(services: LocalServices) -> Iterator[Settings]:
         for key, value in services.client_env().items():
             monkeypatch.setenv(key, value)
         settings = Settings()  # the worker's view: the default buckets, experiment and model
-        s3 = s3_client(services)
+        s3 = services.s3_client()
         for batch in (1, 2):
             frame = generate_batch(batch, ROWS).to_csv(index=False).encode()
             s3.put_object(Bucket=LANDING_BUCKET, Key=f"batch_{batch}.csv", Body=frame)
@@ -156,7 +156,7 @@ def test_a_failing_stage_fails_the_pipeline_with_its_message_and_nothing_after_r
     two_batches: list[tuple[FlowRun, PipelineSummary, list[FlowRun]]],
 ) -> None:
     bad = generate_batch(3, ROWS).drop(columns=["credit_score"]).to_csv(index=False).encode()
-    s3 = s3_client(services)
+    s3 = services.s3_client()
     s3.put_object(Bucket=LANDING_BUCKET, Key="batch_3.csv", Body=bad)
     run = run_pipeline(3)
     assert run.state is not None and run.state.is_failed()
