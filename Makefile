@@ -77,6 +77,11 @@ test: venv tools argocd-crds ## all tests: unit, then integration against real M
 	$(RUN) pytest tests/unit tests/contract tests/images tests/charts
 	$(RUN) pytest tests/integration
 
+# Not in `make test` yet: each module starts its own services and kills them (issue 7's fault matrix).
+.PHONY: faults
+faults: venv tools ## fault injection: MinIO, MLflow, Prefect or a worker down, a full disk, against real services
+	$(RUN) pytest tests/faults
+
 .PHONY: lint
 lint: venv ## ruff and mypy, as CI runs them
 	$(RUN) ruff check .
