@@ -5,7 +5,9 @@ Pulling needs nothing but the remote and the hash, so a stage can run on any mac
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 from pathlib import Path
 
 import yaml
@@ -89,9 +91,20 @@ class DvcStore:
             with Repo(str(self.workspace)) as repo:
                 repo.pull(targets=[str(dvcfile)], remote=REMOTE)
         except Exception as exc:
+            self._check_space(version.size, exc)
             raise DvcError(
                 f"dvc pull of md5 {version.md5} from {self.remote_url} into {target} failed: {exc}"
             ) from exc
         if not target.exists():
             raise DvcError(f"dvc pull of md5 {version.md5} produced no file at {target}")
         return target
+
+    def _check_space(self, needed: int, cause: Exception) -> None:
+        """A full disk as what it is: DVC reports only "1 files failed to download" and logs the cause."""
+        free = shutil.disk_usage(self.workspace).free
+        if free < needed:
+            raise OSError(
+                errno.ENOSPC,
+                f"No space left on device: {needed} bytes needed, {free} free",
+                str(self.workspace),
+            ) from cause

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from typing import Any
 
@@ -21,7 +22,13 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# A full or read-only disk is an OSError too, but seconds later it is just as full.
+LOCAL_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
 def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in LOCAL_DISK_ERRNOS:
+        return False
     if isinstance(exc, TRANSIENT_ERRORS):
         return True
     # MLflow's errors are transient too. Looked up lazily: importing mlflow costs ~3 s, and a stage that

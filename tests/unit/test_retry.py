@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 import pytest
 
 from flows.adapters.dvc_store import DvcError
@@ -30,6 +32,15 @@ def test_transient_failures_are_retried(error: BaseException) -> None:
 )
 def test_bad_input_and_bugs_are_not_retried(error: BaseException) -> None:
     assert not retry_on_transient(None, None, FailedState(error))
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT, errno.EROFS])
+def test_a_full_or_read_only_disk_is_not_retried(code: int) -> None:
+    assert not retry_on_transient(None, None, FailedState(OSError(code, "disk", "/cache")))
+
+
+def test_other_os_errors_are_retried() -> None:
+    assert retry_on_transient(None, None, FailedState(OSError(errno.ECONNRESET, "reset")))
 
 
 def test_mlflow_failures_are_retried() -> None:

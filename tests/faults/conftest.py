@@ -1,0 +1,164 @@
+"""Fault tests kill services, so each module starts its own `make up` topology on free ports."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlflow import MlflowClient
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from flows.adapters.catalog import Catalog
+from flows.contracts import FileVersion
+from flows.local_services import REPO, LocalServices, Ports
+from flows.logic.demo import generate_batch
+from flows.settings import Settings
+
+LANDING_BUCKET = "mlops-landing"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/faults" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+@contextmanager
+def deployed_topology(root: Path) -> Iterator[LocalServices]:
+    """MinIO, MLflow, Prefect server and a process worker (`make up`), prefect.yaml deployed, env set."""
+    local = LocalServices(root, Ports.free())
+    try:
+        local.up()
+        env = {**os.environ, **local.client_env()}
+        deploy = subprocess.run(
+            [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            for key, value in local.client_env().items():
+                monkeypatch.setenv(key, value)
+            with temporary_settings(updates={PREFECT_API_URL: local.prefect_api_url}):
+                yield local
+    finally:
+        local.down()
+
+
+@contextmanager
+def service_processes(root: Path) -> Iterator[LocalServices]:
+    """MinIO, MLflow and the Prefect server on free ports, no worker (stages run inline in the test)."""
+    local = LocalServices(root, Ports.free())
+    try:
+        local.start_minio()
+        local.start_mlflow()
+        local.start_prefect()
+        with temporary_settings(updates={PREFECT_API_URL: local.prefect_api_url}):
+            yield local
+    finally:
+        local.down()
+
+
+class FirstCall:
+    """Runs `action` once, at the first call of a method, then lets the real call proceed.
+
+    The fault point of a test: e.g. the first S3 upload of a `dvc push` stops the real MinIO.
+    """
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        self.action = action
+        self.fired_at: float | None = None
+        self._lock = threading.Lock()
+
+    def fire(self) -> None:
+        with self._lock:
+            if self.fired_at is not None:
+                return
+            self.fired_at = time.monotonic()
+        self.action()
+
+    def install(self, monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> FirstCall:
+        real = getattr(owner, name)
+        if inspect.iscoroutinefunction(real):
+
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                self.fire()
+                return await real(*args, **kwargs)
+
+            monkeypatch.setattr(owner, name, async_wrapper)
+        else:
+
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                self.fire()
+                return real(*args, **kwargs)
+
+            monkeypatch.setattr(owner, name, wrapper)
+        return self
+
+
+def count_attempts(monkeypatch: pytest.MonkeyPatch, task: Any) -> list[float]:
+    """The start time of every attempt of a Prefect task (its retries included), from now on."""
+    starts: list[float] = []
+    real = task.fn
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        starts.append(time.monotonic())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(task, "fn", counted)
+    return starts
+
+
+def registered_runs(settings: Settings) -> list[str]:
+    """The run id of every registered version of the model, oldest first."""
+    registry = MlflowClient(settings.resolved_tracking_uri)
+    versions = registry.search_model_versions(f"name = '{settings.model_name}'")
+    return [str(v.run_id) for v in sorted(versions, key=lambda v: int(v.version))]
+
+
+def land(services: LocalServices, batches: range | list[int], rows: int) -> None:
+    """Demo batches in the default landing bucket, where the worker's stages look."""
+    s3 = services.s3_client()
+    for batch in batches:
+        body = generate_batch(batch, rows).to_csv(index=False).encode()
+        s3.put_object(Bucket=LANDING_BUCKET, Key=f"batch_{batch}.csv", Body=body)
+
+
+def assert_nothing_lost(services: LocalServices, settings: Settings, model_versions: int) -> None:
+    """Every catalog record's data verifies by md5 in the DVC remote; the registry holds `model_versions`."""
+    catalog = fresh_catalog(settings)
+    files = [v.file for v in catalog.raw_versions().values()] + [d.file for d in catalog.datasets()]
+    assert files, "the catalog is empty"
+    s3 = services.s3_client()
+    bucket, _, prefix = settings.dvc_remote_url.removeprefix("s3://").partition("/")
+    for file in files:
+        assert _remote_md5(s3, bucket, prefix, file) == file.md5, file
+    registry = MlflowClient(settings.resolved_tracking_uri)
+    versions = registry.search_model_versions(f"name = '{settings.model_name}'")
+    assert len(versions) == model_versions, [v.version for v in versions]
+
+
+def fresh_catalog(settings: Settings) -> Catalog:
+    """The catalog as the store holds it now (s3fs caches listings per process)."""
+    catalog = Catalog(settings)
+    catalog.fs.invalidate_cache()
+    return catalog
+
+
+def _remote_md5(s3: object, bucket: str, prefix: str, file: FileVersion) -> str:
+    key = f"{prefix}/files/md5/{file.md5[:2]}/{file.md5[2:]}".lstrip("/")
+    body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()  # type: ignore[attr-defined]
+    return hashlib.md5(body).hexdigest()
