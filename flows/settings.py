@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     data_url: str = ""
     # MLflow tracking server (http://...) or a database URI; empty means a local SQLite file.
     mlflow_tracking_uri: str = ""
+    # MLflow's client retries every request itself, by default 7 times over ~4 minutes, before the I/O
+    # tasks' own retries even start: a server down for good held a stage for ~16 minutes. Here each
+    # request retries for ~31 s (1, 2, 4, 8, 16 s), most of a server restart (10-55 s measured); the
+    # tasks' retries cover the rest, and a server down for good fails a stage in minutes, not ~16.
+    mlflow_http_retries: int = Field(default=5, ge=0)
+    mlflow_http_backoff_factor: int = Field(default=1, ge=0)
     # S3-compatible endpoint (MinIO, Ceph, AWS); empty means AWS itself.
     s3_endpoint_url: str = ""
     experiment_name: str = "loan-default"

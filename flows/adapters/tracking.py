@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import mlflow
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
@@ -12,6 +14,9 @@ from flows.settings import Settings
 
 def connect(settings: Settings) -> MlflowClient:
     """Point MLflow at the configured server (or local SQLite) and make sure the experiment exists."""
+    # MLflow reads its client's retry policy from the environment, on every request.
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(settings.mlflow_http_retries)
+    os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = str(settings.mlflow_http_backoff_factor)
     uri = settings.resolved_tracking_uri
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -30,12 +35,18 @@ def connect(settings: Settings) -> MlflowClient:
     return client
 
 
-def model_versions(client: MlflowClient, name: str) -> list[ModelVersion]:
-    """All versions of a registered model (none when it is not registered yet)."""
+def model_versions(client: MlflowClient, name: str, run_id: str | None = None) -> list[ModelVersion]:
+    """All versions of a registered model (of one run, when given); none when it is not registered yet.
+
+    A registry that cannot be reached raises: taken for "no versions", it made train register again.
+    """
+    query = f"name = '{name}'" + (f" and run_id = '{run_id}'" if run_id else "")
     try:
-        return list(client.search_model_versions(f"name = '{name}'"))
-    except MlflowException:
-        return []
+        return list(client.search_model_versions(query))
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return []
+        raise
 
 
 def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:

@@ -16,6 +16,7 @@ import mlflow.xgboost
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from mlflow import MlflowClient
 from mlflow.entities import Metric
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.models import infer_signature
@@ -71,8 +72,14 @@ def log_run(
     tags: dict[str, str],
     settings: Settings,
 ) -> LoggedRun:
-    """One MLflow run with params, metrics, plot and the model."""
+    """One MLflow run with params, metrics, plot and the model.
+
+    An earlier attempt that lost the server mid-run left its run RUNNING (ending it needed the server):
+    it is ended as FAILED first, so no half-logged run of these inputs looks alive.
+    """
     client = connect(settings)
+    if TRAIN_KEY_TAG in tags:
+        _end_stale_runs(client, settings.experiment_name, tags[TRAIN_KEY_TAG])
     x_valid, _ = split_rows(dataset, "valid")
     example = x_valid.head(5)
     with mlflow.start_run(run_name=run_name, tags=tags) as run:
@@ -101,6 +108,18 @@ def log_run(
     return LoggedRun(run.info.run_id, info.model_uri, tags | {MODEL_URI_TAG: info.model_uri})
 
 
+def _end_stale_runs(client: MlflowClient, experiment_name: str, train_key: str) -> None:
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        return
+    stale = client.search_runs(
+        [experiment.experiment_id],
+        f"tags.`{TRAIN_KEY_TAG}` = '{train_key}' and attributes.status = 'RUNNING'",
+    )
+    for run in stale:
+        client.set_terminated(run.info.run_id, "FAILED")
+
+
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
 def find_logged_run(train_key: str, settings: Settings) -> LoggedRun | None:
     """A finished run (registered or not) that already trained from exactly these inputs."""
@@ -120,11 +139,16 @@ def find_logged_run(train_key: str, settings: Settings) -> LoggedRun | None:
 def register(run_id: str, model_uri: str, settings: Settings) -> ModelVersion:
     """Register the run's model as a new version, in one call carrying the run's lineage tags.
 
-    Registration is the last write of training, so a failure before it leaves no version.
+    Registration is the last write of training, so a failure before it leaves no version. A retry after
+    the version was created (and the server went away before the run was tagged) reuses that version.
     """
     client = connect(settings)
-    tags = {k: v for k, v in client.get_run(run_id).data.tags.items() if not k.startswith("mlflow.")}
-    version = mlflow.register_model(model_uri, settings.model_name, tags=tags)
+    existing = model_versions(client, settings.model_name, run_id)
+    if existing:
+        version = min(existing, key=lambda v: int(v.version))
+    else:
+        tags = {k: v for k, v in client.get_run(run_id).data.tags.items() if not k.startswith("mlflow.")}
+        version = mlflow.register_model(model_uri, settings.model_name, tags=tags)
     client.set_tag(run_id, "mlops.model_version", str(version.version))
     get_run_logger().info("registered %s version %s (run %s)", settings.model_name, version.version, run_id)
     return version

@@ -1,0 +1,217 @@
+"""Issue 7, item 2: the real MLflow server stops while train logs and registers its model.
+
+Two fault points: right before the model is logged (the run has params, metrics and a plot), and right
+after the registry created the version, before train tags the run with it (a retry of the registration
+from there could register the same run twice). MLflow's client retries each request for ~31 s
+(settings.mlflow_http_retries), which rides out a restart; the down-for-good cases set it to 0 so the
+task retries alone decide, and a run then ends with exactly one version or fails with nothing new.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mlflow.xgboost
+import pytest
+from mlflow import MlflowClient
+
+from flows.contracts import DatasetVersion
+from flows.local_services import LocalServices
+from flows.logic.demo import generate_batch
+from flows.stages.ingest import ingest
+from flows.stages.prepare import prepare
+from flows.stages.train import train
+from flows.tasks import model
+from flows.tasks.model import TRAIN_KEY_TAG
+from tests.faults.conftest import (
+    FirstCall,
+    assert_nothing_lost,
+    count_attempts,
+    registered_runs,
+    service_processes,
+)
+from tests.integration.conftest import Platform, new_platform
+from tests.integration.helpers import land_frame
+
+ROWS = 2000
+# MLflow is started again at once: the outage is its stop (SIGTERM, then SIGKILL after 3 s) plus its
+# start-up (10-30 s on a busy machine).
+OUTAGE_SECONDS = 0.0
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServices]:
+    with service_processes(tmp_path_factory.mktemp("mlflow-faults")) as local:
+        yield local
+
+
+@pytest.fixture
+def platform(services: LocalServices, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Platform]:
+    yield new_platform(tmp_path, services, monkeypatch)
+    services.start_mlflow()  # a test that left it down must not take the next one with it
+
+
+class MlflowOutage:
+    """Stops the real MLflow server; when `back_after` is set, starts it again on the same port."""
+
+    def __init__(self, services: LocalServices, back_after: float | None) -> None:
+        self.services = services
+        self.back_after = back_after
+        self.stopped_at = 0.0
+        self.back_at: float | None = None
+        self._thread: threading.Thread | None = None
+
+    def __call__(self) -> None:
+        self.services.stop("mlflow", timeout=3)
+        self.stopped_at = time.monotonic()
+        if self.back_after is not None:
+            self._thread = threading.Thread(target=self._restart, daemon=True)
+            self._thread.start()
+
+    def _restart(self) -> None:
+        assert self.back_after is not None
+        time.sleep(self.back_after)
+        self.services.start_mlflow()
+        self.back_at = time.monotonic()
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout=120)
+
+    def report(self, fault: str, attempts: list[float], ended: float) -> None:
+        down = (self.back_at or ended) - self.stopped_at
+        after = f", done {ended - self.back_at:.1f} s after it was back" if self.back_at else ""
+        print(f"\nFAULT {fault}: MLflow down {down:.1f} s{after}; {len(attempts)} attempts")
+
+
+def stop_after_version_created(monkeypatch: pytest.MonkeyPatch, outage: MlflowOutage) -> list[str]:
+    """MLflow stops once the registry has created the first version (the next call finds it down)."""
+    created: list[str] = []
+    real = MlflowClient._create_model_version
+
+    def create_then_stop(self: MlflowClient, *args: Any, **kwargs: Any) -> Any:
+        version = real(self, *args, **kwargs)
+        created.append(str(version.version))
+        if len(created) == 1:
+            outage()
+        return version
+
+    monkeypatch.setattr(MlflowClient, "_create_model_version", create_then_stop)
+    return created
+
+
+def prepared_dataset(platform: Platform) -> DatasetVersion:
+    land_frame(platform, 1, generate_batch(1, ROWS))
+    return prepare(ingest(1).raw_versions).dataset
+
+
+def runs_of_key(platform: Platform, train_key: str) -> dict[str, str]:
+    """run id -> status of every run that trained from this key."""
+    client = MlflowClient(platform.tracking_uri)
+    experiment = client.get_experiment_by_name(platform.settings.experiment_name)
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id], f"tags.`{TRAIN_KEY_TAG}` = '{train_key}'")
+    return {run.info.run_id: run.info.status for run in runs}
+
+
+def test_registration_survives_mlflow_restart(
+    platform: Platform, services: LocalServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dataset = prepared_dataset(platform)
+    attempts = count_attempts(monkeypatch, model.register)
+    outage = MlflowOutage(services, back_after=OUTAGE_SECONDS)
+    created = stop_after_version_created(monkeypatch, outage)
+
+    trained = train(dataset, 1)
+    ended = time.monotonic()
+    outage.join()
+
+    assert created == ["1"], "the fault was not injected after the version was created, or twice"
+    assert registered_runs(platform.settings) == [trained.run_id], "a duplicate version for the run"
+    assert trained.model_version == "1"
+    tags = MlflowClient(platform.tracking_uri).get_run(trained.run_id).data.tags
+    assert tags["mlops.model_version"] == "1"
+    assert_nothing_lost(services, platform.settings, model_versions=1)
+    outage.report("registration, after the version was created, back at once", attempts, ended)
+
+
+def test_registration_retried_after_the_version_was_created_adds_no_version(
+    platform: Platform, services: LocalServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dataset = prepared_dataset(platform)
+    monkeypatch.setenv("MLOPS_MLFLOW_HTTP_RETRIES", "0")  # the task's retries alone
+    outage = MlflowOutage(services, back_after=None)
+    with pytest.MonkeyPatch.context() as fault_point:
+        attempts = count_attempts(fault_point, model.register)
+        created = stop_after_version_created(fault_point, outage)
+        with pytest.raises(Exception, match=services.mlflow_url.removeprefix("http://")):
+            train(dataset, 1)
+    ended = time.monotonic()
+
+    assert created == ["1"]
+    assert len(attempts) == 4, "not 1 attempt + 3 retries"
+    services.start_mlflow()
+    # The version was created, complete with its lineage, before the server went away.
+    [run_id] = registered_runs(platform.settings)
+    logged = MlflowClient(platform.tracking_uri).get_run(run_id)
+    # Registering again, as the next retry does once the server is back, finds that version.
+    again = model.register(run_id, logged.data.tags["mlops.model_uri"], platform.settings)
+    assert str(again.version) == "1"
+    # And a re-run of the stage reuses it.
+    trained = train(dataset, 1)
+    assert trained.reused and trained.model_version == "1"
+    assert registered_runs(platform.settings) == [run_id]
+    assert_nothing_lost(services, platform.settings, model_versions=1)
+    outage.report("registration, after the version was created, down for good", attempts, ended)
+
+
+def test_logging_survives_mlflow_restart(
+    platform: Platform, services: LocalServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dataset = prepared_dataset(platform)
+    attempts = count_attempts(monkeypatch, model.log_run)
+    outage = MlflowOutage(services, back_after=OUTAGE_SECONDS)
+    fault = FirstCall(outage).install(monkeypatch, mlflow.xgboost, "log_model")
+
+    trained = train(dataset, 1)
+    ended = time.monotonic()
+    outage.join()
+
+    assert fault.fired_at is not None
+    assert registered_runs(platform.settings) == [trained.run_id]
+    runs = runs_of_key(platform, trained.train_key)
+    assert runs[trained.run_id] == "FINISHED"
+    assert "RUNNING" not in runs.values(), f"an orphan run left running: {runs}"
+    assert_nothing_lost(services, platform.settings, model_versions=1)
+    outage.report("model logging, back at once", attempts, ended)
+
+
+def test_logging_fails_cleanly_when_mlflow_stays_down(
+    platform: Platform, services: LocalServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dataset = prepared_dataset(platform)
+    monkeypatch.setenv("MLOPS_MLFLOW_HTTP_RETRIES", "0")  # the task's retries alone
+    outage = MlflowOutage(services, back_after=None)
+    with pytest.MonkeyPatch.context() as fault_point:
+        attempts = count_attempts(fault_point, model.log_run)
+        fault = FirstCall(outage).install(fault_point, mlflow.xgboost, "log_model")
+        with pytest.raises(Exception, match=services.mlflow_url.removeprefix("http://")):
+            train(dataset, 1)
+    ended = time.monotonic()
+
+    assert fault.fired_at is not None
+    assert len(attempts) == 4, "not 1 attempt + 3 retries"
+    services.start_mlflow()
+    assert registered_runs(platform.settings) == []
+    # The pipeline's answer to a failed stage: run it again once MLflow is back.
+    trained = train(dataset, 1)
+    assert registered_runs(platform.settings) == [trained.run_id]
+    runs = runs_of_key(platform, trained.train_key)
+    assert runs[trained.run_id] == "FINISHED"
+    assert "RUNNING" not in runs.values(), f"an orphan run left running: {runs}"
+    assert_nothing_lost(services, platform.settings, model_versions=1)
+    outage.report("model logging, down for good", attempts, ended)
