@@ -213,7 +213,13 @@ class LocalServices:
         return self.spawn("mlflow", argv, env, f"{self.mlflow_url}/health")
 
     def start_prefect(self) -> int:
-        env = {"PREFECT_HOME": str(self.root / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+        env = {
+            "PREFECT_HOME": str(self.root / "prefect"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            # A stage queued behind ingest's or prepare's concurrency limit retries after 2 s, not 30 s:
+            # those stages take seconds here.
+            "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "2",
+        }
         argv = [
             sys.executable,
             "-m",
