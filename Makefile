@@ -20,6 +20,7 @@ RUN := $(UV) run --frozen
 # Embedded runs keep Prefect's history next to the rest of the local state, so the UI shows it.
 export PREFECT_HOME ?= $(CURDIR)/.mlops/prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 export DVC_NO_ANALYTICS ?= 1
 
 BATCHES ?= 1 2 3

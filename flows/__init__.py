@@ -7,3 +7,8 @@ import os
 # cores with one busy neighbour, 1M rows trained in 20 s spinning and 13 s passive (8 s alone either
 # way). Set before anything loads libgomp, which reads it once; an explicit setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# The embedded mode's temporary Prefect server must come up within this; Prefect's 20 s default is missed
+# on a busy 2-core machine (measured: CLI runs failed with "Timed out while attempting to connect to
+# ephemeral Prefect API server" at load 16). Read when prefect is first imported, hence here.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
