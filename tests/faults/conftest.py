@@ -124,7 +124,7 @@ def count_attempts(monkeypatch: pytest.MonkeyPatch, task: Any) -> list[float]:
 
 def registered_runs(settings: Settings) -> list[str]:
     """The run id of every registered version of the model, oldest first."""
-    registry = MlflowClient(settings.resolved_tracking_uri)
+    registry = MlflowClient(settings.resolved_tracking_uri, settings.resolved_tracking_uri)
     versions = registry.search_model_versions(f"name = '{settings.model_name}'")
     return [str(v.run_id) for v in sorted(versions, key=lambda v: int(v.version))]
 
@@ -146,7 +146,7 @@ def assert_nothing_lost(services: LocalServices, settings: Settings, model_versi
     bucket, _, prefix = settings.dvc_remote_url.removeprefix("s3://").partition("/")
     for file in files:
         assert _remote_md5(s3, bucket, prefix, file) == file.md5, file
-    registry = MlflowClient(settings.resolved_tracking_uri)
+    registry = MlflowClient(settings.resolved_tracking_uri, settings.resolved_tracking_uri)
     versions = registry.search_model_versions(f"name = '{settings.model_name}'")
     assert len(versions) == model_versions, [v.version for v in versions]
 
