@@ -86,6 +86,8 @@ class PromotionResult(StageResult):
     model_name: str
     model_version: str
     promoted: bool
+    # The gate passed against a champion that another pipeline replaced since: evaluate again.
+    stale: bool = False
     champion_version: str | None
 
 

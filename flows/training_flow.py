@@ -35,6 +35,9 @@ from flows.stages.train import register_best, train
 PIPELINE_NAME = "ML Training Pipeline"
 
 
+PROMOTION_ATTEMPTS = 3
+
+
 @flow(name=PIPELINE_NAME, log_prints=True)
 def training_pipeline(batch_number: BatchNumber, candidates: int = 1) -> PipelineSummary:
     """Each stage runs in turn (inline, or as its own flow run on the work pool); a failed stage
@@ -59,15 +62,24 @@ def training_pipeline(batch_number: BatchNumber, candidates: int = 1) -> Pipelin
             for overrides in candidate_overrides(candidates)
         ]
         trained = register_best(run_stages(train, TrainResult, settings, parameter_sets), settings)
-    evaluation = run_stage(
-        evaluate,
-        EvaluationResult,
-        settings,
-        trained=trained,
-        dataset=prepared.dataset,
-        batch_number=batch_number,
-    )
-    promotion = run_stage(promote, PromotionResult, settings, evaluation=evaluation)
+    # A decision made against a champion that a concurrent pipeline has since replaced is made again.
+    for _ in range(PROMOTION_ATTEMPTS):
+        evaluation = run_stage(
+            evaluate,
+            EvaluationResult,
+            settings,
+            trained=trained,
+            dataset=prepared.dataset,
+            batch_number=batch_number,
+        )
+        promotion = run_stage(promote, PromotionResult, settings, evaluation=evaluation)
+        if not promotion.stale:
+            break
+    else:
+        raise RuntimeError(
+            f"the champion kept changing while batch {batch_number} was evaluated "
+            f"({PROMOTION_ATTEMPTS} attempts); run the batch again"
+        )
     stages = {
         "ingest": ingested,
         "prepare": prepared,

@@ -68,6 +68,19 @@ def promotion_gate(
     return GateDecision(False, f"{reason} is below margin {margin:g}", new.roc_auc, champion.roc_auc, margin)
 
 
+def champion_moved(evaluated_against: str | None, current: str | None) -> str | None:
+    """Why a gate decision made against `evaluated_against` no longer holds, or None if it still does.
+
+    Two pipelines may evaluate against the same champion; the second to promote would otherwise
+    replace the first's model without ever being compared with it.
+    """
+    if evaluated_against == current:
+        return None
+    before = f"version {evaluated_against}" if evaluated_against else "none"
+    now = f"version {current}" if current else "none"
+    return f"the champion was {before} when evaluated and is {now} now"
+
+
 def comparison_markdown(
     batch_number: int,
     version: str,

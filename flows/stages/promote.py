@@ -1,10 +1,12 @@
-"""Promote: move the champion alias to the new version when, and only when, the gate passed."""
+"""Promote: move the champion alias to the new version when, and only when, the gate passed against the
+version that is still champion (one promote runs at a time: its deployment's concurrency limit)."""
 
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
 from flows.contracts import EvaluationResult, PromotionResult
+from flows.logic.evaluation import champion_moved
 from flows.settings import get_settings
 from flows.stages.runner import publish
 from flows.tasks import model
@@ -14,8 +16,12 @@ from flows.tasks import model
 def promote(evaluation: EvaluationResult) -> PromotionResult:
     settings = get_settings()
     logger = get_run_logger()
-    if evaluation.promote:
+    current = model.champion(settings)
+    moved = champion_moved(evaluation.champion_version, str(current.version) if current else None)
+    promoted = evaluation.promote and moved is None
+    if promoted:
         model.set_champion(evaluation.model_name, evaluation.model_version, settings)
+        current = model.champion(settings)
         logger.info(
             "%s version %s is now '%s': %s",
             evaluation.model_name,
@@ -23,14 +29,16 @@ def promote(evaluation: EvaluationResult) -> PromotionResult:
             settings.champion_alias,
             evaluation.reason,
         )
+    elif evaluation.promote:
+        logger.warning("champion unchanged, the evaluation is stale: %s", moved)
     else:
         logger.info("champion unchanged: %s", evaluation.reason)
-    current = model.champion(settings)
     return publish(
         PromotionResult(
             model_name=evaluation.model_name,
             model_version=evaluation.model_version,
-            promoted=evaluation.promote,
+            promoted=promoted,
+            stale=evaluation.promote and moved is not None,
             champion_version=str(current.version) if current else None,
         ),
         settings,

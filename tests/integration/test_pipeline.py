@@ -16,12 +16,13 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from flows.adapters.catalog import Catalog
-from flows.contracts import PipelineSummary
+from flows.contracts import EvaluationResult, PipelineSummary
 from flows.logic.demo import generate_batch
 from flows.logic.features import FEATURE_COLUMNS, prepare_dataset
 from flows.logic.lineage import missing_lineage
 from flows.logic.validation import conform
 from flows.stages.evaluate import artifact_key
+from flows.stages.promote import promote
 from flows.training_flow import training_pipeline
 from tests.integration.conftest import DATA_BUCKET, Platform
 from tests.integration.helpers import land_frame, registry_state, remote_objects
@@ -119,6 +120,29 @@ def test_champion_follows_the_gate(three_batches: tuple[Platform, list[PipelineS
         assert summary.champion_version == champion
     assert summaries[0].is_champion  # the first model always becomes champion
     assert registry_state(platform)[1] == champion
+
+
+def test_a_gate_decision_against_a_replaced_champion_moves_nothing(
+    three_batches: tuple[Platform, list[PipelineSummary]],
+) -> None:
+    # What a pipeline evaluating at the same time as another would hand promote: a passed gate for a
+    # version that is not champion, decided when there was no champion yet.
+    platform, summaries = three_batches
+    before = registry_state(platform)
+    other = next(s.model_version for s in summaries if s.model_version != before[1])
+    stale = EvaluationResult(
+        model_name=platform.settings.model_name,
+        model_version=other,
+        metrics={"roc_auc": 1.0},
+        champion_version=None,
+        champion_metrics=None,
+        promote=True,
+        reason="no champion yet",
+    )
+    result = promote(stale)
+    assert result.stale and not result.promoted
+    assert result.champion_version == before[1] != other
+    assert registry_state(platform) == before
 
 
 def test_evaluation_is_a_prefect_artifact(three_batches: tuple[Platform, list[PipelineSummary]]) -> None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flows.logic.evaluation import Metrics, comparison_markdown, holdout_metrics, promotion_gate
+from flows.logic.evaluation import (
+    Metrics,
+    champion_moved,
+    comparison_markdown,
+    holdout_metrics,
+    promotion_gate,
+)
 
 
 def metrics(auc: float) -> Metrics:
@@ -63,3 +69,14 @@ def test_markdown_report_has_both_columns_and_the_verdict() -> None:
     text = comparison_markdown(2, "5", new, "4", old, promotion_gate(new, old, 0.01))
     assert "| roc_auc | 0.8000 | 0.7000 |" in text
     assert "Champion: 4" in text and "**promote**" in text
+
+
+def test_a_decision_against_the_current_champion_still_holds() -> None:
+    assert champion_moved("3", "3") is None
+    assert champion_moved(None, None) is None
+
+
+def test_a_decision_against_a_replaced_champion_is_stale() -> None:
+    assert champion_moved("1", "2") == "the champion was version 1 when evaluated and is version 2 now"
+    assert champion_moved(None, "2") == "the champion was none when evaluated and is version 2 now"
+    assert champion_moved("1", None) == "the champion was version 1 when evaluated and is none now"
