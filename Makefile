@@ -74,13 +74,14 @@ run: venv ## run the pipeline on batches 1 2 3, embedded (no servers): BATCHES=.
 	$(RUN) mlops run --batches $(BATCHES) --demo-rows $(ROWS)
 
 .PHONY: test
-test: venv tools argocd-crds ## all tests: unit, then integration against real MinIO, MLflow and Prefect
+test: venv tools argocd-crds ## all tests: unit, integration against real MinIO, MLflow and Prefect, faults and load
 	$(RUN) pytest tests/unit tests/contract tests/images tests/charts
 	$(RUN) pytest tests/integration
+	$(RUN) pytest tests/faults
 
 # Not in `make test` yet: each module starts its own services and kills them (issue 7's fault matrix).
 .PHONY: faults
-faults: venv tools ## fault injection: MinIO, MLflow, Prefect or a worker down, a full disk, against real services
+faults: venv tools ## only the fault and load tests (part of make test): services down, kills, full disk, 20 pipelines
 	$(RUN) pytest tests/faults
 
 .PHONY: lint

@@ -164,7 +164,7 @@ def print_summary(summaries: Sequence[PipelineSummary], settings: Settings) -> N
 def services_up(settings: Settings) -> int:
     from flows.local_services import LocalServices
 
-    local = LocalServices(settings.home_dir / "services")
+    local = LocalServices(settings.home_dir / "services", prefect_database=settings.prefect_database)
     print(f"starting local services (logs and pid files in {local.root}) ...", flush=True)
     pids = local.up()
     print("running: " + ", ".join(f"{name} (pid {pid})" for name, pid in pids.items()))

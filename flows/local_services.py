@@ -39,10 +39,11 @@ class Ports:
     minio_console: int = 9001
     mlflow: int = 5000
     prefect: int = 4200
+    postgres: int = 5433  # not 5432: leave a system PostgreSQL alone
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(free_port(), free_port(), free_port(), free_port())
+        return cls(free_port(), free_port(), free_port(), free_port(), free_port())
 
 
 @dataclass
@@ -51,6 +52,12 @@ class LocalServices:
 
     root: Path
     ports: Ports = field(default_factory=Ports)
+    # "sqlite" (Prefect's default) or "postgres": a local PostgreSQL, for several pipelines at once.
+    prefect_database: str = "sqlite"
+
+    def __post_init__(self) -> None:
+        if self.prefect_database not in ("sqlite", "postgres"):
+            raise ValueError(f"prefect_database is 'sqlite' or 'postgres', not {self.prefect_database!r}")
 
     @property
     def minio_url(self) -> str:
@@ -73,6 +80,15 @@ class LocalServices:
             path.write_text(f"mlops-{secrets.token_hex(4)}\n{secrets.token_urlsafe(24)}\n")
         user, password = path.read_text().split()
         return {"AWS_ACCESS_KEY_ID": user, "AWS_SECRET_ACCESS_KEY": password}
+
+    def postgres_password(self) -> str:
+        """The local PostgreSQL's password, generated on first use and kept (mode 600)."""
+        path = self.root / "postgres.credentials"
+        if not path.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(24))
+        return path.read_text().strip()
 
     def client_env(self) -> dict[str, str]:
         """The environment that points the pipeline, the CLI and the worker at these services."""
@@ -108,7 +124,15 @@ class LocalServices:
             return None
         return pid
 
-    def spawn(self, name: str, argv: list[str], env: dict[str, str], health_url: str | None) -> int:
+    def spawn(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        health_url: str | None,
+        user: str | None = None,
+        cwd: Path | None = None,
+    ) -> int:
         """Start a service unless it runs already; wait until it answers."""
         running = self.pid(name)
         if running is not None:
@@ -119,8 +143,9 @@ class LocalServices:
             env={**os.environ, **env},
             stdout=log,
             stderr=subprocess.STDOUT,
-            cwd=self.root,
+            cwd=cwd or self.root,
             start_new_session=True,  # its own process group: `down` stops all of it
+            user=user,
         )
         (self.root / f"{name}.pid").write_text(str(process.pid))
         if health_url:
@@ -212,6 +237,17 @@ class LocalServices:
         ]
         return self.spawn("mlflow", argv, env, f"{self.mlflow_url}/health")
 
+    def start_postgres(self) -> int:
+        from flows import local_postgres
+
+        password = self.postgres_password()
+        parent = local_postgres.data_parent(self.root)
+        data = local_postgres.init_cluster(parent, password)
+        argv = local_postgres.server_argv(data, self.ports.postgres)
+        pid = self.spawn("postgres", argv, {}, None, user=local_postgres.run_as(), cwd=parent)
+        local_postgres.wait_ready(self.ports.postgres, password)
+        return pid
+
     def start_prefect(self) -> int:
         env = {
             "PREFECT_HOME": str(self.root / "prefect"),
@@ -220,6 +256,11 @@ class LocalServices:
             # those stages take seconds here.
             "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "2",
         }
+        if self.prefect_database == "postgres":
+            from flows.local_postgres import connection_url
+
+            password = self.postgres_password()
+            env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = connection_url(self.ports.postgres, password)
         argv = [
             sys.executable,
             "-m",
@@ -270,14 +311,17 @@ class LocalServices:
     def up(self) -> dict[str, int]:
         """Start everything that is not running; returns the pids."""
         self.root.mkdir(parents=True, exist_ok=True)
-        pids = {"minio": self.start_minio(), "mlflow": self.start_mlflow(), "prefect": self.start_prefect()}
+        pids = {"minio": self.start_minio(), "mlflow": self.start_mlflow()}
+        if self.prefect_database == "postgres":
+            pids["postgres"] = self.start_postgres()
+        pids["prefect"] = self.start_prefect()
         pids["worker"] = self.start_worker()
         self.write_env_file()
         return pids
 
     def down(self) -> list[str]:
         """Stop what `up` started, worker first; returns the names stopped."""
-        return [name for name in ("worker", "prefect", "mlflow", "minio") if self.stop(name)]
+        return [name for name in ("worker", "prefect", "postgres", "mlflow", "minio") if self.stop(name)]
 
 
 def pool_is_ready(api_url: str, pool: str) -> bool:

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # stage its own flow run on the work pool), or "auto" (deployments when the pipeline itself runs
     # from a deployment).
     stage_runner: Literal["auto", "inline", "deployments"] = "auto"
+    # The database of `make up`'s Prefect server: SQLite, or a local PostgreSQL (flows/local_postgres.py)
+    # for several pipelines at once (SQLite answers "database is locked" under that load).
+    prefect_database: Literal["sqlite", "postgres"] = "sqlite"
     # Code version recorded as lineage; in a cluster set it to the image digest.
     code_version: str = ""
     # The environment these settings belong to (dev, prod): recorded with predictions, part of their path.

@@ -20,6 +20,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.adapters.catalog import Catalog
 from flows.contracts import FileVersion
+from flows.local_postgres import remove_data
 from flows.local_services import REPO, LocalServices, Ports
 from flows.logic.demo import generate_batch
 from flows.settings import Settings
@@ -34,9 +35,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @contextmanager
-def deployed_topology(root: Path) -> Iterator[LocalServices]:
+def deployed_topology(root: Path, prefect_database: str = "sqlite") -> Iterator[LocalServices]:
     """MinIO, MLflow, Prefect server and a process worker (`make up`), prefect.yaml deployed, env set."""
-    local = LocalServices(root, Ports.free())
+    local = LocalServices(root, Ports.free(), prefect_database=prefect_database)
     try:
         local.up()
         env = {**os.environ, **local.client_env()}
@@ -56,6 +57,7 @@ def deployed_topology(root: Path) -> Iterator[LocalServices]:
                 yield local
     finally:
         local.down()
+        remove_data(root)
 
 
 @contextmanager
