@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from flows.local_services import unprivileged_env
+
 SUPERUSER = "prefect"
 DATABASE = "prefect"
 UNPRIVILEGED = "nobody"
@@ -80,6 +82,7 @@ def init_cluster(parent: Path, password: str) -> Path:
             text=True,
             user=user,
             cwd=parent,
+            env=unprivileged_env() if user is not None else None,
         )
     except subprocess.CalledProcessError as err:
         raise RuntimeError(f"initdb failed: {err.stderr.strip()}") from err

@@ -140,7 +140,7 @@ class LocalServices:
         log = (self.root / f"{name}.log").open("ab")
         process = subprocess.Popen(
             argv,
-            env={**os.environ, **env},
+            env={**(os.environ if user is None else unprivileged_env()), **env},
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=cwd or self.root,
@@ -322,6 +322,11 @@ class LocalServices:
     def down(self) -> list[str]:
         """Stop what `up` started, worker first; returns the names stopped."""
         return [name for name in ("worker", "prefect", "postgres", "mlflow", "minio") if self.stop(name)]
+
+
+def unprivileged_env() -> dict[str, str]:
+    """What a service run as another user inherits: none of our credentials."""
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
 
 
 def pool_is_ready(api_url: str, pool: str) -> bool:

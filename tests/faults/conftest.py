@@ -34,6 +34,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+def flush_prefect_clients(timeout: float = 60) -> None:
+    """Send the events and logs this process still queues for the module's Prefect server while it is up.
+
+    At exit Prefect drains them without a time limit, each item retried ~30 s against a server that is
+    gone: a few hundred left from one module held a finished session for hours.
+    """
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for service in (APILogWorker, EventsWorker):
+        service.drain_all(timeout=timeout)
+
+
 @contextmanager
 def deployed_topology(root: Path, prefect_database: str = "sqlite") -> Iterator[LocalServices]:
     """MinIO, MLflow, Prefect server and a process worker (`make up`), prefect.yaml deployed, env set."""
@@ -55,6 +68,7 @@ def deployed_topology(root: Path, prefect_database: str = "sqlite") -> Iterator[
                 monkeypatch.setenv(key, value)
             with temporary_settings(updates={PREFECT_API_URL: local.prefect_api_url}):
                 yield local
+                flush_prefect_clients()
     finally:
         local.down()
         remove_data(root)
@@ -70,6 +84,7 @@ def service_processes(root: Path) -> Iterator[LocalServices]:
         local.start_prefect()
         with temporary_settings(updates={PREFECT_API_URL: local.prefect_api_url}):
             yield local
+            flush_prefect_clients()
     finally:
         local.down()
 
