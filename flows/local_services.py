@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,24 +72,26 @@ class LocalServices:
     def prefect_api_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.prefect}/api"
 
-    def credentials(self) -> dict[str, str]:
-        """MinIO root credentials, generated on first use and kept (mode 600) for later runs."""
-        path = self.root / "minio.credentials"
+    def _kept_secret(self, name: str, generate: Callable[[], str]) -> str:
+        """A secret generated on first use and kept in <root>/<name> (mode 600) for later runs."""
+        path = self.root / name
         if not path.exists():
             self.root.mkdir(parents=True, exist_ok=True)
             path.touch(mode=0o600)
-            path.write_text(f"mlops-{secrets.token_hex(4)}\n{secrets.token_urlsafe(24)}\n")
-        user, password = path.read_text().split()
+            path.write_text(generate())
+        return path.read_text()
+
+    def credentials(self) -> dict[str, str]:
+        """MinIO root credentials."""
+        pair = self._kept_secret(
+            "minio.credentials", lambda: f"mlops-{secrets.token_hex(4)}\n{secrets.token_urlsafe(24)}\n"
+        )
+        user, password = pair.split()
         return {"AWS_ACCESS_KEY_ID": user, "AWS_SECRET_ACCESS_KEY": password}
 
     def postgres_password(self) -> str:
-        """The local PostgreSQL's password, generated on first use and kept (mode 600)."""
-        path = self.root / "postgres.credentials"
-        if not path.exists():
-            self.root.mkdir(parents=True, exist_ok=True)
-            path.touch(mode=0o600)
-            path.write_text(secrets.token_urlsafe(24))
-        return path.read_text().strip()
+        """The local PostgreSQL's password."""
+        return self._kept_secret("postgres.credentials", lambda: secrets.token_urlsafe(24)).strip()
 
     def client_env(self) -> dict[str, str]:
         """The environment that points the pipeline, the CLI and the worker at these services."""
