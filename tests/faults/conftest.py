@@ -4,28 +4,30 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from mlflow import MlflowClient
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.adapters.catalog import Catalog
-from flows.contracts import FileVersion
+from flows.contracts import DatasetVersion, FileVersion
 from flows.local_postgres import remove_data
-from flows.local_services import REPO, LocalServices, Ports
+from flows.local_services import LocalServices, Ports
 from flows.logic.demo import generate_batch
 from flows.settings import Settings
+from flows.stages.ingest import ingest
+from flows.stages.prepare import prepare
+from tests.integration.conftest import Platform, deploy_flows, flush_prefect_clients
+from tests.integration.helpers import land_frame
 
 LANDING_BUCKET = "mlops-landing"
+PREPARED_ROWS = 2000
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -34,35 +36,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-def flush_prefect_clients(timeout: float = 60) -> None:
-    """Send the events and logs this process still queues for the module's Prefect server while it is up.
-
-    At exit Prefect drains them without a time limit, each item retried ~30 s against a server that is
-    gone: a few hundred left from one module held a finished session for hours.
-    """
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-
-    for service in (APILogWorker, EventsWorker):
-        service.drain_all(timeout=timeout)
-
-
 @contextmanager
 def deployed_topology(root: Path, prefect_database: str = "sqlite") -> Iterator[LocalServices]:
     """MinIO, MLflow, Prefect server and a process worker (`make up`), prefect.yaml deployed, env set."""
     local = LocalServices(root, Ports.free(), prefect_database=prefect_database)
     try:
         local.up()
-        env = {**os.environ, **local.client_env()}
-        deploy = subprocess.run(
-            [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
+        deploy_flows(local)
         with pytest.MonkeyPatch.context() as monkeypatch:
             for key, value in local.client_env().items():
                 monkeypatch.setenv(key, value)
@@ -74,19 +54,47 @@ def deployed_topology(root: Path, prefect_database: str = "sqlite") -> Iterator[
         remove_data(root)
 
 
-@contextmanager
-def service_processes(root: Path) -> Iterator[LocalServices]:
-    """MinIO, MLflow and the Prefect server on free ports, no worker (stages run inline in the test)."""
-    local = LocalServices(root, Ports.free())
-    try:
-        local.start_minio()
-        local.start_mlflow()
-        local.start_prefect()
-        with temporary_settings(updates={PREFECT_API_URL: local.prefect_api_url}):
-            yield local
-            flush_prefect_clients()
-    finally:
-        local.down()
+class ServiceOutage:
+    """A real service (`minio`, `mlflow`) stopped at the fault point and, when `back_after` is set,
+    started again on the same port after that many seconds."""
+
+    LABELS: ClassVar[dict[str, str]] = {"minio": "MinIO", "mlflow": "MLflow"}
+
+    def __init__(
+        self, services: LocalServices, name: str, back_after: float | None, stop_timeout: float = 20
+    ) -> None:
+        self.services = services
+        self.name = name
+        self.back_after = back_after
+        self.stop_timeout = stop_timeout
+        self.stopped_at = 0.0
+        self.back_at: float | None = None
+        self._thread: threading.Thread | None = None
+
+    def __call__(self) -> None:
+        self.services.stop(self.name, timeout=self.stop_timeout)
+        self.stopped_at = time.monotonic()
+        if self.back_after is not None:
+            self._thread = threading.Thread(target=self._restart, daemon=True)
+            self._thread.start()
+
+    def _restart(self) -> None:
+        assert self.back_after is not None
+        time.sleep(self.back_after)
+        getattr(self.services, f"start_{self.name}")()
+        self.back_at = time.monotonic()
+
+    def join(self, timeout: float) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout=timeout)
+
+    def report(self, fault: str, attempts: list[float], ended: float) -> None:
+        down = (self.back_at or ended) - self.stopped_at
+        after = f", done {ended - self.back_at:.1f} s after it was back" if self.back_at else ""
+        print(
+            f"\nFAULT {fault}: {self.LABELS[self.name]} down {down:.1f} s{after}; "
+            f"{len(attempts)} attempts ({len(attempts) - 1} retries)"
+        )
 
 
 class FirstCall:
@@ -144,6 +152,12 @@ def registered_runs(settings: Settings) -> list[str]:
     registry = MlflowClient(settings.resolved_tracking_uri, settings.resolved_tracking_uri)
     versions = registry.search_model_versions(f"name = '{settings.model_name}'")
     return [str(v.run_id) for v in sorted(versions, key=lambda v: int(v.version))]
+
+
+def prepared_batch_1(platform: Platform) -> DatasetVersion:
+    """Batch 1 landed, ingested and prepared inline: the dataset a train fault test starts from."""
+    land_frame(platform, 1, generate_batch(1, PREPARED_ROWS))
+    return prepare(ingest(1).raw_versions).dataset
 
 
 def land(services: LocalServices, batches: range | list[int], rows: int) -> None:

@@ -22,8 +22,8 @@ from flows.logic.demo import generate_batch
 from flows.stages.ingest import ingest
 from flows.stages.prepare import prepare
 from flows.tasks import data
-from tests.faults.conftest import FirstCall, assert_nothing_lost, count_attempts, service_processes
-from tests.integration.conftest import Platform, new_platform
+from tests.faults.conftest import FirstCall, assert_nothing_lost, count_attempts
+from tests.integration.conftest import Platform, new_platform, service_processes
 from tests.integration.helpers import land_frame
 
 ROWS = 2000

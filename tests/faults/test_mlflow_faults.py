@@ -9,7 +9,6 @@ task retries alone decide, and a run then ends with exactly one version or fails
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,25 +18,21 @@ import mlflow.xgboost
 import pytest
 from mlflow import MlflowClient
 
-from flows.contracts import DatasetVersion
+from flows.contracts import TrainResult
 from flows.local_services import LocalServices
-from flows.logic.demo import generate_batch
-from flows.stages.ingest import ingest
-from flows.stages.prepare import prepare
 from flows.stages.train import train
 from flows.tasks import model
 from flows.tasks.model import TRAIN_KEY_TAG
 from tests.faults.conftest import (
     FirstCall,
+    ServiceOutage,
     assert_nothing_lost,
     count_attempts,
+    prepared_batch_1,
     registered_runs,
-    service_processes,
 )
-from tests.integration.conftest import Platform, new_platform
-from tests.integration.helpers import land_frame
+from tests.integration.conftest import Platform, new_platform, service_processes
 
-ROWS = 2000
 # MLflow is started again at once: the outage is its stop (SIGTERM, then SIGKILL after 3 s) plus its
 # start-up (20-30 s here, 150 s seen with a neighbour busy on both cores).
 OUTAGE_SECONDS = 0.0
@@ -58,40 +53,7 @@ def platform(services: LocalServices, tmp_path: Path, monkeypatch: pytest.Monkey
     services.start_mlflow()  # a test that left it down must not take the next one with it
 
 
-class MlflowOutage:
-    """Stops the real MLflow server; when `back_after` is set, starts it again on the same port."""
-
-    def __init__(self, services: LocalServices, back_after: float | None) -> None:
-        self.services = services
-        self.back_after = back_after
-        self.stopped_at = 0.0
-        self.back_at: float | None = None
-        self._thread: threading.Thread | None = None
-
-    def __call__(self) -> None:
-        self.services.stop("mlflow", timeout=3)
-        self.stopped_at = time.monotonic()
-        if self.back_after is not None:
-            self._thread = threading.Thread(target=self._restart, daemon=True)
-            self._thread.start()
-
-    def _restart(self) -> None:
-        assert self.back_after is not None
-        time.sleep(self.back_after)
-        self.services.start_mlflow()
-        self.back_at = time.monotonic()
-
-    def join(self) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout=120)
-
-    def report(self, fault: str, attempts: list[float], ended: float) -> None:
-        down = (self.back_at or ended) - self.stopped_at
-        after = f", done {ended - self.back_at:.1f} s after it was back" if self.back_at else ""
-        print(f"\nFAULT {fault}: MLflow down {down:.1f} s{after}; {len(attempts)} attempts")
-
-
-def stop_after_version_created(monkeypatch: pytest.MonkeyPatch, outage: MlflowOutage) -> list[str]:
+def stop_after_version_created(monkeypatch: pytest.MonkeyPatch, outage: ServiceOutage) -> list[str]:
     """MLflow stops once the registry has created the first version (the next call finds it down)."""
     created: list[str] = []
     real = MlflowClient._create_model_version
@@ -107,11 +69,6 @@ def stop_after_version_created(monkeypatch: pytest.MonkeyPatch, outage: MlflowOu
     return created
 
 
-def prepared_dataset(platform: Platform) -> DatasetVersion:
-    land_frame(platform, 1, generate_batch(1, ROWS))
-    return prepare(ingest(1).raw_versions).dataset
-
-
 def runs_of_key(platform: Platform, train_key: str) -> dict[str, str]:
     """run id -> status of every run that trained from this key."""
     client = MlflowClient(platform.tracking_uri)
@@ -121,18 +78,27 @@ def runs_of_key(platform: Platform, train_key: str) -> dict[str, str]:
     return {run.info.run_id: run.info.status for run in runs}
 
 
+def assert_one_finished_run(platform: Platform, services: LocalServices, trained: TrainResult) -> None:
+    """The trained run holds the only version, it FINISHED, and no run of its key was left RUNNING."""
+    assert registered_runs(platform.settings) == [trained.run_id]
+    runs = runs_of_key(platform, trained.train_key)
+    assert runs[trained.run_id] == "FINISHED"
+    assert "RUNNING" not in runs.values(), f"an orphan run left running: {runs}"
+    assert_nothing_lost(services, platform.settings, model_versions=1)
+
+
 def test_registration_survives_mlflow_restart(
     platform: Platform, services: LocalServices, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dataset = prepared_dataset(platform)
+    dataset = prepared_batch_1(platform)
     monkeypatch.setenv("MLOPS_MLFLOW_HTTP_RETRIES", RESTART_WINDOW_RETRIES)
     attempts = count_attempts(monkeypatch, model.register)
-    outage = MlflowOutage(services, back_after=OUTAGE_SECONDS)
+    outage = ServiceOutage(services, "mlflow", OUTAGE_SECONDS, stop_timeout=3)
     created = stop_after_version_created(monkeypatch, outage)
 
     trained = train(dataset, 1)
     ended = time.monotonic()
-    outage.join()
+    outage.join(timeout=120)
 
     assert created == ["1"], "the fault was not injected after the version was created, or twice"
     assert registered_runs(platform.settings) == [trained.run_id], "a duplicate version for the run"
@@ -146,9 +112,9 @@ def test_registration_survives_mlflow_restart(
 def test_registration_retried_after_the_version_was_created_adds_no_version(
     platform: Platform, services: LocalServices, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dataset = prepared_dataset(platform)
+    dataset = prepared_batch_1(platform)
     monkeypatch.setenv("MLOPS_MLFLOW_HTTP_RETRIES", "0")  # the task's retries alone
-    outage = MlflowOutage(services, back_after=None)
+    outage = ServiceOutage(services, "mlflow", None, stop_timeout=3)
     with pytest.MonkeyPatch.context() as fault_point:
         attempts = count_attempts(fault_point, model.register)
         created = stop_after_version_created(fault_point, outage)
@@ -176,31 +142,27 @@ def test_registration_retried_after_the_version_was_created_adds_no_version(
 def test_logging_survives_mlflow_restart(
     platform: Platform, services: LocalServices, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dataset = prepared_dataset(platform)
+    dataset = prepared_batch_1(platform)
     monkeypatch.setenv("MLOPS_MLFLOW_HTTP_RETRIES", RESTART_WINDOW_RETRIES)
     attempts = count_attempts(monkeypatch, model.log_run)
-    outage = MlflowOutage(services, back_after=OUTAGE_SECONDS)
+    outage = ServiceOutage(services, "mlflow", OUTAGE_SECONDS, stop_timeout=3)
     fault = FirstCall(outage).install(monkeypatch, mlflow.xgboost, "log_model")
 
     trained = train(dataset, 1)
     ended = time.monotonic()
-    outage.join()
+    outage.join(timeout=120)
 
     assert fault.fired_at is not None
-    assert registered_runs(platform.settings) == [trained.run_id]
-    runs = runs_of_key(platform, trained.train_key)
-    assert runs[trained.run_id] == "FINISHED"
-    assert "RUNNING" not in runs.values(), f"an orphan run left running: {runs}"
-    assert_nothing_lost(services, platform.settings, model_versions=1)
+    assert_one_finished_run(platform, services, trained)
     outage.report("model logging, back at once", attempts, ended)
 
 
 def test_logging_fails_cleanly_when_mlflow_stays_down(
     platform: Platform, services: LocalServices, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dataset = prepared_dataset(platform)
+    dataset = prepared_batch_1(platform)
     monkeypatch.setenv("MLOPS_MLFLOW_HTTP_RETRIES", "0")  # the task's retries alone
-    outage = MlflowOutage(services, back_after=None)
+    outage = ServiceOutage(services, "mlflow", None, stop_timeout=3)
     with pytest.MonkeyPatch.context() as fault_point:
         attempts = count_attempts(fault_point, model.log_run)
         fault = FirstCall(outage).install(fault_point, mlflow.xgboost, "log_model")
@@ -214,9 +176,5 @@ def test_logging_fails_cleanly_when_mlflow_stays_down(
     assert registered_runs(platform.settings) == []
     # The pipeline's answer to a failed stage: run it again once MLflow is back.
     trained = train(dataset, 1)
-    assert registered_runs(platform.settings) == [trained.run_id]
-    runs = runs_of_key(platform, trained.train_key)
-    assert runs[trained.run_id] == "FINISHED"
-    assert "RUNNING" not in runs.values(), f"an orphan run left running: {runs}"
-    assert_nothing_lost(services, platform.settings, model_versions=1)
+    assert_one_finished_run(platform, services, trained)
     outage.report("model logging, down for good", attempts, ended)

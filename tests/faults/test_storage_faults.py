@@ -8,31 +8,28 @@ with an error naming the operation, and nothing is recorded.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import s3fs
 
 from flows.adapters.catalog import Catalog
-from flows.contracts import DatasetVersion
 from flows.local_services import LocalServices
 from flows.logic.demo import generate_batch
 from flows.stages.ingest import ingest
-from flows.stages.prepare import prepare
 from flows.stages.train import train
 from flows.tasks import data
 from tests.faults.conftest import (
     FirstCall,
+    ServiceOutage,
     assert_nothing_lost,
     count_attempts,
+    prepared_batch_1,
     registered_runs,
-    service_processes,
 )
-from tests.integration.conftest import Platform, new_platform
+from tests.integration.conftest import Platform, new_platform, service_processes
 from tests.integration.helpers import land_frame
 
 ROWS = 2000
@@ -55,52 +52,11 @@ def platform(services: LocalServices, tmp_path: Path, monkeypatch: pytest.Monkey
     services.start_minio()  # a test that left it down must not take the next one with it
 
 
-@dataclass
-class Outage:
-    """MinIO stopped at the fault point and, when `back_after` is set, started again on the same port."""
-
-    services: LocalServices
-    back_after: float | None
-    stopped_at: float = 0.0
-    back_at: float | None = None
-    threads: list[threading.Thread] = field(default_factory=list)
-
-    def __call__(self) -> None:
-        self.services.stop("minio")
-        self.stopped_at = time.monotonic()
-        if self.back_after is not None:
-            thread = threading.Thread(target=self._restart, daemon=True)
-            thread.start()
-            self.threads.append(thread)
-
-    def _restart(self) -> None:
-        assert self.back_after is not None
-        time.sleep(self.back_after)
-        self.services.start_minio()
-        self.back_at = time.monotonic()
-
-    def join(self) -> None:
-        for thread in self.threads:
-            thread.join(timeout=60)
-
-
 def stop_minio_at_first(
     monkeypatch: pytest.MonkeyPatch, services: LocalServices, method: str, back_after: float | None
-) -> tuple[FirstCall, Outage]:
-    outage = Outage(services, back_after)
+) -> tuple[FirstCall, ServiceOutage]:
+    outage = ServiceOutage(services, "minio", back_after)
     return FirstCall(outage).install(monkeypatch, s3fs.S3FileSystem, method), outage
-
-
-def report(fault: str, outage: Outage, attempts: list[float], ended: float) -> None:
-    down = (outage.back_at or ended) - outage.stopped_at
-    after = f", done {ended - outage.back_at:.1f} s after it was back" if outage.back_at else ""
-    retries = len(attempts) - 1
-    print(f"\nFAULT {fault}: MinIO down {down:.1f} s{after}; {len(attempts)} attempts ({retries} retries)")
-
-
-def ingested_and_prepared(platform: Platform) -> DatasetVersion:
-    land_frame(platform, 1, generate_batch(1, ROWS))
-    return prepare(ingest(1).raw_versions).dataset
 
 
 @pytest.mark.parametrize("outage_seconds", [SHORT_OUTAGE, LONG_OUTAGE])
@@ -113,7 +69,7 @@ def test_push_survives_minio_restart_within_retry_window(
 
     result = ingest(1)
     ended = time.monotonic()
-    outage.join()
+    outage.join(timeout=60)
 
     assert fault.fired_at is not None, "the push never uploaded: the fault was not injected"
     assert outage.back_at is not None and ended > outage.back_at
@@ -121,7 +77,7 @@ def test_push_survives_minio_restart_within_retry_window(
         assert len(attempts) >= 2, "the upload succeeded while MinIO was down?"
     assert Catalog(platform.settings).raw_versions()[1] == result.raw_versions[0]
     assert_nothing_lost(services, platform.settings, model_versions=0)
-    report(f"push (ingest), back after {outage_seconds:.0f} s", outage, attempts, ended)
+    outage.report(f"push (ingest), back after {outage_seconds:.0f} s", attempts, ended)
 
 
 def test_push_fails_cleanly_when_minio_stays_down(
@@ -142,19 +98,19 @@ def test_push_fails_cleanly_when_minio_stays_down(
     services.start_minio()
     assert Catalog(platform.settings).raw_versions() == {1: first}, "batch 2 recorded without its data"
     assert_nothing_lost(services, platform.settings, model_versions=0)
-    report("push (ingest), down for good", outage, attempts, ended)
+    outage.report("push (ingest), down for good", attempts, ended)
 
 
 def test_pull_survives_minio_restart_within_retry_window(
     platform: Platform, services: LocalServices, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dataset = ingested_and_prepared(platform)
+    dataset = prepared_batch_1(platform)
     attempts = count_attempts(monkeypatch, data.fetch_frame)
     fault, outage = stop_minio_at_first(monkeypatch, services, "_get_file", back_after=LONG_OUTAGE)
 
     trained = train(dataset, 1)
     ended = time.monotonic()
-    outage.join()
+    outage.join(timeout=60)
 
     assert fault.fired_at is not None, "the pull never downloaded: the fault was not injected"
     assert outage.back_at is not None and ended > outage.back_at
@@ -162,13 +118,13 @@ def test_pull_survives_minio_restart_within_retry_window(
     assert trained.model_version == "1"
     assert registered_runs(platform.settings) == [trained.run_id]
     assert_nothing_lost(services, platform.settings, model_versions=1)
-    report(f"pull (train), back after {LONG_OUTAGE:.0f} s", outage, attempts, ended)
+    outage.report(f"pull (train), back after {LONG_OUTAGE:.0f} s", attempts, ended)
 
 
 def test_pull_fails_cleanly_when_minio_stays_down(
     platform: Platform, services: LocalServices, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dataset = ingested_and_prepared(platform)
+    dataset = prepared_batch_1(platform)
     attempts = count_attempts(monkeypatch, data.fetch_frame)
     fault, outage = stop_minio_at_first(monkeypatch, services, "_get_file", back_after=None)
 
@@ -181,4 +137,4 @@ def test_pull_fails_cleanly_when_minio_stays_down(
     services.start_minio()
     assert registered_runs(platform.settings) == []
     assert_nothing_lost(services, platform.settings, model_versions=0)
-    report("pull (train), down for good", outage, attempts, ended)
+    outage.report("pull (train), down for good", attempts, ended)

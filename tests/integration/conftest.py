@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +15,7 @@ from typing import Any
 import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from flows.local_services import LocalServices, Ports
+from flows.local_services import REPO, LocalServices, Ports
 from flows.settings import Settings
 
 DATA_BUCKET, LANDING_BUCKET = "mlops-data", "mlops-landing"
@@ -23,18 +27,52 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-@pytest.fixture(scope="session")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServices]:
-    """The `make up` topology on free ports, started once; the worker only where a test needs it."""
-    local = LocalServices(tmp_path_factory.mktemp("services"), Ports.free())
+def flush_prefect_clients(timeout: float = 60) -> None:
+    """Send the events and logs this process still queues for these services' Prefect server while it is up.
+
+    At exit Prefect drains them without a time limit, each item retried ~30 s against a server that is
+    gone: a few hundred left from one module held a finished session for hours.
+    """
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for service in (APILogWorker, EventsWorker):
+        service.drain_all(timeout=timeout)
+
+
+@contextmanager
+def service_processes(root: Path) -> Iterator[LocalServices]:
+    """MinIO, MLflow and the Prefect server on free ports, no worker (stages run inline in the test)."""
+    local = LocalServices(root, Ports.free())
     try:
         local.start_minio()
         local.start_mlflow()
         local.start_prefect()
         with temporary_settings(updates={PREFECT_API_URL: local.prefect_api_url}):
             yield local
+            flush_prefect_clients()
     finally:
         local.down()
+
+
+def deploy_flows(services: LocalServices) -> None:
+    """The deployments of prefect.yaml registered on these services, as `make deploy-flows` does."""
+    deploy = subprocess.run(
+        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
+        cwd=REPO,
+        env={**os.environ, **services.client_env()},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServices]:
+    """The `make up` topology on free ports, started once; the worker only where a test needs it."""
+    with service_processes(tmp_path_factory.mktemp("services")) as local:
+        yield local
 
 
 @dataclass

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,11 +16,11 @@ from prefect.deployments import run_deployment
 
 from flows.adapters.objectstore import open_fs, read_json
 from flows.contracts import PipelineSummary
-from flows.local_services import REPO, LocalServices
+from flows.local_services import LocalServices
 from flows.logic.demo import generate_batch
 from flows.settings import Settings
 from flows.training_flow import training_pipeline
-from tests.integration.conftest import LANDING_BUCKET, new_platform
+from tests.integration.conftest import LANDING_BUCKET, deploy_flows, new_platform
 
 ROWS = 2000
 STAGES = ("ingest", "prepare", "train", "evaluate", "promote")
@@ -32,16 +30,7 @@ STAGES = ("ingest", "prepare", "train", "evaluate", "promote")
 def deployed(services: LocalServices) -> Iterator[Settings]:
     """A process worker and the deployments of prefect.yaml, as `make up deploy-flows` makes them."""
     services.start_worker()
-    env = {**os.environ, **services.client_env()}
-    deploy = subprocess.run(
-        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
+    deploy_flows(services)
     with pytest.MonkeyPatch.context() as monkeypatch:
         for key, value in services.client_env().items():
             monkeypatch.setenv(key, value)
