@@ -2,12 +2,15 @@
 # tests/e2e starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler as local processes on
 # loopback and stops them at the end; the binaries are built here, once, through the Go module proxy.
 
-# The releases are pinned in hack/k8s/go.mod and hack/etcd/go.mod, nowhere else.
+# The releases are pinned in hack/k8s/go.mod, hack/etcd/go.mod and hack/coredns/go.mod, nowhere else.
 K8S_VERSION  := $(shell awk '$$1 == "k8s.io/kubernetes" { print $$2; exit }' hack/k8s/go.mod)
 ETCD_VERSION := $(shell awk '$$1 == "go.etcd.io/etcd/server/v3" { print $$2; exit }' hack/etcd/go.mod)
+# (CoreDNS is hack/coredns's one direct requirement, so go mod tidy writes it as "require MODULE VERSION")
+COREDNS_VERSION := $(shell awk '{ sub(/^require[ \t]+/, "") } $$1 == "github.com/coredns/coredns" { print $$2; exit }' hack/coredns/go.mod)
 K8S_BIN      := $(BIN)/k8s/$(K8S_VERSION)
 ETCD_BIN     := $(BIN)/etcd/$(ETCD_VERSION)
-K8S_COMMANDS := kube-apiserver kube-controller-manager kube-scheduler kubectl
+COREDNS_BIN  := $(BIN)/coredns/$(COREDNS_VERSION)
+K8S_COMMANDS := kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy
 K8S_TARGETS  := $(addprefix $(K8S_BIN)/,$(K8S_COMMANDS))
 E2E_DIR      ?= $(CURDIR)/.mlops/e2e
 
@@ -31,14 +34,57 @@ $(ETCD_BIN)/etcd:
 	@mkdir -p $(ETCD_BIN)
 	cd hack/etcd && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $@ go.etcd.io/etcd/server/v3
 
+# hack/coredns/main.go: CoreDNS with only the plugins the node's cluster DNS needs.
+$(COREDNS_BIN)/coredns: hack/coredns/main.go hack/coredns/go.mod
+	@mkdir -p $(COREDNS_BIN)
+	cd hack/coredns && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $@ .
+
 .PHONY: k8s-bins
-k8s-bins: $(K8S_TARGETS) $(ETCD_BIN)/etcd ## build the pinned Kubernetes control plane, kubectl and etcd into bin/
+k8s-bins: $(K8S_TARGETS) $(ETCD_BIN)/etcd $(COREDNS_BIN)/coredns ## build the pinned Kubernetes control plane, kubectl, etcd and CoreDNS into bin/
+
+# The node's runtime comes from Debian: containerd, runc and the CNI plugins; debootstrap and buildah build
+# its images. Installed here when missing (tests run as root).
+NODE_PACKAGES := containerd runc containernetworking-plugins iptables debootstrap buildah
+.PHONY: node-packages
+node-packages:
+	@missing=$$(for p in $(NODE_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing $$missing"; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
+
+# Images for the node, without a registry: a Debian root filesystem from debootstrap stands in for
+# python:3.11-slim (Python from Debian), the project's Dockerfiles are built on it with buildah, and each
+# image is saved as a tarball that the tests import into the node's containerd. buildah's storage (its
+# layer cache) is kept in bin/image-store.
+IMAGES_DIR  := $(BIN)/images
+IMAGE_BUILD := IMAGE_STORE=$(BIN)/image-store hack/images/build.sh
+BASE_IMAGE  := localhost/debian-python:3.11-bookworm
+
+$(IMAGES_DIR)/base.tar: hack/images/build.sh | node-packages
+	@mkdir -p $(IMAGES_DIR)
+	$(IMAGE_BUILD) base $@
+
+$(IMAGES_DIR)/pause.tar: hack/pause/main.go hack/images/build.sh | node-packages
+	@mkdir -p $(IMAGES_DIR)
+	cd hack/pause && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(IMAGES_DIR)/pause .
+	$(IMAGE_BUILD) pause $@ $(IMAGES_DIR)/pause
+
+$(IMAGES_DIR)/flow-runner.tar: images/flow-runner/Dockerfile pyproject.toml uv.lock README.md prefect.yaml \
+    $(shell git ls-files flows) $(IMAGES_DIR)/base.tar
+	@mkdir -p $(HOME)/.cache/uv
+	$(IMAGE_BUILD) dockerfile $@ images/flow-runner/Dockerfile . localhost/$(FLOW_RUNNER_IMAGE) \
+	  --build-arg PYTHON_IMAGE=$(BASE_IMAGE) --build-arg UV_SYSTEM_CERTS=true
+
+.PHONY: node-images
+node-images: $(IMAGES_DIR)/pause.tar $(IMAGES_DIR)/flow-runner.tar ## build the e2e node's images offline (debootstrap, buildah) into bin/images/
 
 .PHONY: e2e
-e2e: venv $(if $(shell command -v helm 2>/dev/null),,$(BIN)/helm) argocd-crds k8s-bins ## the chart on a real control plane (tests/e2e); logs in .mlops/e2e
+e2e: venv $(if $(shell command -v helm 2>/dev/null),,$(BIN)/helm) argocd-crds k8s-bins node-images ## a real cluster from source: the chart, the worker's Jobs, a node running them (tests/e2e); logs in .mlops/e2e
 	@mkdir -p $(E2E_DIR)
 	@status=0; \
-	MLOPS_E2E=1 MLOPS_E2E_DIR=$(E2E_DIR) MLOPS_K8S_BIN=$(K8S_BIN) MLOPS_ETCD_BIN=$(ETCD_BIN) \
-	  $(RUN) pytest tests/e2e --durations=8 2>&1 | tee $(E2E_DIR)/pytest.log || status=$$?; \
-	$(RUN) python -m tests.e2e.processes $(E2E_DIR)/cluster/logs; \
+	MLOPS_E2E=1 MLOPS_E2E_DIR=$(E2E_DIR) MLOPS_K8S_BIN=$(K8S_BIN) MLOPS_ETCD_BIN=$(ETCD_BIN) MLOPS_COREDNS_BIN=$(COREDNS_BIN) \
+	  MLOPS_NODE_IMAGES=$(IMAGES_DIR) $(RUN) pytest tests/e2e --durations=8 2>&1 | tee $(E2E_DIR)/pytest.log || status=$$?; \
+	$(RUN) python -m tests.e2e.processes $(E2E_DIR)/cluster/logs || status=1; \
+	$(RUN) python -m tests.e2e.node $(E2E_DIR)/node || status=1; \
 	exit $$status
