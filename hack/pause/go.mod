@@ -1,0 +1,3 @@
+module github.com/mlops-platform/hack/pause
+
+go 1.25.0
