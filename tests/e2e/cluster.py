@@ -113,6 +113,9 @@ def http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
 class ControlPlane:
     binaries: Binaries
     directory: Path
+    # Where the API server listens and what it advertises: loopback alone, or the node's bridge address
+    # once there is a node whose pods must reach it (through the `kubernetes` Service).
+    address: str = LOOPBACK
     processes: Processes = field(init=False)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -125,7 +128,7 @@ class ControlPlane:
 
     @property
     def server(self) -> str:
-        return f"https://{LOOPBACK}:{self.apiserver_port}"
+        return f"https://{self.address}:{self.apiserver_port}"
 
     @property
     def admin_kubeconfig(self) -> Path:
@@ -159,7 +162,14 @@ class ControlPlane:
                 "kubernetes.default.svc",
                 "kubernetes.default.svc.cluster.local",
             ),
-            ip_addresses=(LOOPBACK, KUBERNETES_SERVICE_IP),
+            ip_addresses=tuple(dict.fromkeys((LOOPBACK, self.address, KUBERNETES_SERVICE_IP))),
+        )
+        # The API server's identity towards kubelets (logs, exec, port-forward), as kubeadm issues it.
+        self.kubelet_client = self.ca.issue(
+            self.pki,
+            "apiserver-kubelet-client",
+            "kube-apiserver-kubelet-client",
+            organizations=("system:masters",),
         )
         self.service_account = service_account_keys(self.pki)
         # The front proxy's own CA and client, as kubeadm sets them up: the API server publishes this CA
@@ -220,8 +230,8 @@ class ControlPlane:
             [
                 self.binaries.path("kube-apiserver"),
                 f"--etcd-servers=http://{LOOPBACK}:{self.etcd_port}",
-                f"--bind-address={LOOPBACK}",
-                f"--advertise-address={LOOPBACK}",
+                f"--bind-address={self.address}",
+                f"--advertise-address={self.address}",
                 f"--secure-port={self.apiserver_port}",
                 f"--cert-dir={pki}",
                 f"--tls-cert-file={self.serving.cert}",
@@ -242,9 +252,13 @@ class ControlPlane:
                 "--requestheader-extra-headers-prefix=X-Remote-Extra-",
                 f"--proxy-client-cert-file={self.front_proxy_client.cert}",
                 f"--proxy-client-key-file={self.front_proxy_client.key}",
-                # No node network yet, so no address a pod could reach the API server on (loopback is
-                # refused as an endpoint): the `kubernetes` Service gets no endpoints for now.
-                "--endpoint-reconciler-type=none",
+                f"--kubelet-client-certificate={self.kubelet_client.cert}",
+                f"--kubelet-client-key={self.kubelet_client.key}",
+                # The node's name resolves nowhere; its address does.
+                "--kubelet-preferred-address-types=InternalIP",
+                # Loopback is refused as an endpoint: without a node network the `kubernetes` Service
+                # gets none; with one, pods reach the API server on the bridge address it advertises.
+                *(["--endpoint-reconciler-type=none"] if self.address == LOOPBACK else []),
                 "--allow-privileged=true",
                 "--profiling=false",
             ],
