@@ -1,6 +1,7 @@
-# make e2e: the chart on a real Kubernetes control plane, no Docker needed. Included by the Makefile.
-# tests/e2e starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler as local processes on
-# loopback and stops them at the end; the binaries are built here, once, through the Go module proxy.
+# make e2e: the chart on a real Kubernetes cluster, no Docker needed. Included by the Makefile.
+# tests/e2e starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler as local processes, and a
+# node (containerd, kubelet, kube-proxy, CoreDNS) on a bridge of its own, and removes all of it at the end;
+# the binaries are built here, once, through the Go module proxy, the images with buildah.
 
 # The releases are pinned in hack/k8s/go.mod, hack/etcd/go.mod and hack/coredns/go.mod, nowhere else.
 K8S_VERSION  := $(shell awk '$$1 == "k8s.io/kubernetes" { print $$2; exit }' hack/k8s/go.mod)
@@ -72,7 +73,6 @@ $(IMAGES_DIR)/pause.tar: hack/pause/main.go hack/images/build.sh | node-packages
 
 $(IMAGES_DIR)/flow-runner.tar: images/flow-runner/Dockerfile pyproject.toml uv.lock README.md prefect.yaml \
     $(shell git ls-files flows) $(IMAGES_DIR)/base.tar
-	@mkdir -p $(HOME)/.cache/uv
 	$(IMAGE_BUILD) dockerfile $@ images/flow-runner/Dockerfile . localhost/$(FLOW_RUNNER_IMAGE) \
 	  --build-arg PYTHON_IMAGE=$(BASE_IMAGE) --build-arg UV_SYSTEM_CERTS=true
 
@@ -80,7 +80,7 @@ $(IMAGES_DIR)/flow-runner.tar: images/flow-runner/Dockerfile pyproject.toml uv.l
 node-images: $(IMAGES_DIR)/pause.tar $(IMAGES_DIR)/flow-runner.tar ## build the e2e node's images offline (debootstrap, buildah) into bin/images/
 
 .PHONY: e2e
-e2e: venv $(if $(shell command -v helm 2>/dev/null),,$(BIN)/helm) argocd-crds k8s-bins node-images ## a real cluster from source: the chart, the worker's Jobs, a node running them (tests/e2e); logs in .mlops/e2e
+e2e: venv $(if $(shell command -v helm 2>/dev/null),,$(BIN)/helm) argocd-crds k8s-bins node-packages node-images ## a real cluster from source: the chart, the worker's Jobs, a node running them (tests/e2e); logs in .mlops/e2e
 	@mkdir -p $(E2E_DIR)
 	@status=0; \
 	MLOPS_E2E=1 MLOPS_E2E_DIR=$(E2E_DIR) MLOPS_K8S_BIN=$(K8S_BIN) MLOPS_ETCD_BIN=$(ETCD_BIN) MLOPS_COREDNS_BIN=$(COREDNS_BIN) \

@@ -66,10 +66,12 @@ pause() {
 dockerfile() {
   local out=$1 file=$2 context=$3 ref=$4
   shift 4
+  local uv_cache=${UV_CACHE_DIR:-$HOME/.cache/uv}
+  mkdir -p "$uv_cache"
   # The host's CA bundle and uv's cache are mounted into the build's RUN steps only, never into a layer.
   "${BUILDAH[@]}" bud --quiet --pull-never --network host --layers \
     --volume /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro \
-    --volume "${UV_CACHE_DIR:-$HOME/.cache/uv}:/root/.cache/uv" \
+    --volume "$uv_cache:/root/.cache/uv" \
     --file "$file" --tag "$ref" "$@" "$context" >/dev/null
   export_image "$ref" "$out"
 }

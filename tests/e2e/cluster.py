@@ -1,9 +1,10 @@
 """A real Kubernetes control plane as local processes: etcd, kube-apiserver, kube-controller-manager and
-kube-scheduler, on loopback and free ports, with certificates made for the run.
+kube-scheduler, on free ports of loopback (or of the node's bridge address), with certificates made for
+the run.
 
 The binaries come from `make k8s-bins`: built from the k8s.io/kubernetes module pinned in hack/k8s/go.mod,
-and etcd at the version that release names, from hack/etcd/go.mod. There is no node yet: objects are
-stored, validated, authorized and reconciled by the controllers, but no pod runs.
+and etcd at the version that release names, from hack/etcd/go.mod. The node that runs pods is
+tests/e2e/node.py.
 """
 
 from __future__ import annotations
@@ -237,7 +238,7 @@ class ControlPlane:
                 f"--tls-cert-file={self.serving.cert}",
                 f"--tls-private-key-file={self.serving.key}",
                 f"--client-ca-file={self.ca.pair.cert}",
-                # The Node authorizer and NodeRestriction confine kubelets (the next milestone) to their
+                # The Node authorizer and NodeRestriction confine the kubelet (tests/e2e/node.py) to its
                 # own node's objects; RBAC decides everything else.
                 "--authorization-mode=Node,RBAC",
                 "--enable-admission-plugins=NodeRestriction",

@@ -46,8 +46,8 @@ def install(helm: Helm, kubectl: Kubectl) -> Release:
     """`helm install` with the chart's defaults, after a server-side dry run of the same command.
 
     --no-hooks: the post-install hook is a Job that creates MinIO's buckets, and helm waits for hook Jobs
-    to complete, which takes a node to run them (the next milestone). The tests check the hook Job
-    against the API server separately.
+    to complete, and the e2e node runs only the node tests' pods (it is tainted). The tests check the
+    hook Job against the API server separately.
     """
     command = ["install", RELEASE, str(CHART), f"--namespace={NAMESPACE}", "--create-namespace", "--no-hooks"]
     dry_run = helm(*command, "--dry-run=server", "--output=json")

@@ -1,6 +1,6 @@
 """The real Prefect kubernetes worker, as the chart's worker ServiceAccount, submits a Job for a flow run of
 every prefect.yaml deployment; the Jobs the API server stores meet tests/contract's expectations, and the
-Job controller makes their pods (which wait for a node)."""
+Job controller makes their pods (which wait: the node is tainted for the node tests' pods only)."""
 
 from __future__ import annotations
 
@@ -96,8 +96,9 @@ def submitted(
             runs = {}
             for deployment in client.read_deployments():
                 # Stage flows take the results of earlier stages (evaluate's `trained`, ...) that only a
-                # pipeline run passes. These runs never execute (no node), and the Job does not depend on
-                # parameters, so the server's parameter check is switched off instead of faking results.
+                # pipeline run passes. These runs never execute (no node takes them), and the Job does not
+                # depend on parameters, so the server's parameter check is switched off instead of faking
+                # results.
                 client.update_deployment(deployment.id, DeploymentUpdate(enforce_parameter_schema=False))
                 runs[deployment.name] = str(client.create_flow_run_from_deployment(deployment.id).id)
         assert sorted(runs) == sorted(DEPLOYMENT_NAMES)
@@ -223,7 +224,7 @@ def test_should_take_credentials_only_from_the_charts_secret(
 def test_should_get_a_pod_from_the_job_controller(
     submitted: dict[str, SubmittedJob], deployment: str, kubectl: Kubectl, release: Release
 ) -> None:
-    """Admitted (its ServiceAccount, from the pool template, is the chart's), it waits for a node."""
+    """Admitted (its ServiceAccount, from the pool template, is the chart's), it waits (no node takes it)."""
     job_name = submitted[deployment].manifest["metadata"]["name"]
     (pod,) = wait_for_unschedulable_pods(kubectl, release.namespace, f"job-name={job_name}")
     assert pod["spec"]["serviceAccountName"] == TEMPLATE_DEFAULTS["service_account_name"]
