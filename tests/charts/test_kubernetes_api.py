@@ -28,6 +28,25 @@ def test_should_reject_a_misspelt_field_so_the_check_above_means_something(defau
         kubernetes_validate.validate(broken, KUBERNETES_VERSIONS[-1], strict=True)
 
 
+def test_should_place_every_pod_by_the_node_selector_and_tolerations_given(helm: str) -> None:
+    toleration = {"key": "mlops.dev/ml", "operator": "Exists", "effect": "NoSchedule"}
+    chart = render(
+        helm,
+        set_values={
+            "nodeSelector.pool": "ml",
+            "tolerations[0].key": toleration["key"],
+            "tolerations[0].operator": toleration["operator"],
+            "tolerations[0].effect": toleration["effect"],
+        },
+    )
+    assert {w["kind"] for w in chart.workloads()} == {"Deployment", "StatefulSet", "Job"}
+    for workload in chart.workloads():
+        assert pod_spec(workload)["nodeSelector"] == {"pool": "ml"}, workload["metadata"]["name"]
+        assert pod_spec(workload)["tolerations"] == [toleration], workload["metadata"]["name"]
+        kubernetes_validate.validate(workload, KUBERNETES_VERSIONS[-1], strict=True)
+    assert all("tolerations" not in pod_spec(w) for w in render(helm).workloads())
+
+
 def test_should_render_valid_objects_with_existing_secrets_and_pull_secrets(helm: str) -> None:
     chart = render(
         helm, set_values={"postgres.existingSecret": "my-db", "imagePullSecrets[0].name": "registry"}

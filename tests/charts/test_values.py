@@ -32,6 +32,7 @@ SCHEMA_REJECTIONS = {
     "empty model name": ({"scoring.model.name": ""}, "/scoring/model/name"),
     "environment not a dns label": ({"flowRuns.environment": "Prod"}, "/flowRuns/environment"),
     "network policy switch not a boolean": ({"networkPolicy.enabled": "sometimes"}, "/networkPolicy/enabled"),
+    "toleration with an unknown effect": ({"tolerations[0].effect": "Sometimes"}, "/tolerations/0/effect"),
 }
 
 EXTERNAL_DB = {"postgres.enabled": "false", "externalDatabase.host": "db.example.com"}

@@ -57,10 +57,18 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
-{{/* imagePullSecrets of every pod, when set. */}}
-{{- define "mlops-platform.pods.pullSecrets" -}}
+{{/* What every pod of the chart shares, when set: pull secrets and where it may be scheduled. */}}
+{{- define "mlops-platform.pods.common" -}}
 {{- with .Values.imagePullSecrets }}
 imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end -}}
