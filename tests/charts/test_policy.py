@@ -118,7 +118,7 @@ def test_should_generate_long_random_passwords_and_database_urls_that_use_them(
         f"postgresql+asyncpg://prefect:{data['prefect-password']}@mlops-platform-postgres:5432/prefect"
     )
     assert data["mlflow-database-url"] == (
-        f"postgresql://mlflow:{data['mlflow-password']}@mlops-platform-postgres:5432/mlflow"
+        f"postgresql+psycopg2://mlflow:{data['mlflow-password']}@mlops-platform-postgres:5432/mlflow"
     )
     s3 = default_chart.get("Secret", "mlops-s3-credentials")
     assert set(s3["data"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
