@@ -76,8 +76,30 @@ $(IMAGES_DIR)/flow-runner.tar: images/flow-runner/Dockerfile pyproject.toml uv.l
 	$(IMAGE_BUILD) dockerfile $@ images/flow-runner/Dockerfile . localhost/$(FLOW_RUNNER_IMAGE) \
 	  --build-arg PYTHON_IMAGE=$(BASE_IMAGE) --build-arg UV_SYSTEM_CERTS=true
 
+$(IMAGES_DIR)/mlflow.tar: images/mlflow/Dockerfile pyproject.toml uv.lock README.md $(IMAGES_DIR)/base.tar
+	$(IMAGE_BUILD) dockerfile $@ images/mlflow/Dockerfile . localhost/$(MLFLOW_IMAGE) \
+	  --build-arg PYTHON_IMAGE=$(BASE_IMAGE) --build-arg UV_SYSTEM_CERTS=true
+
+# PostgreSQL from Debian (15, bookworm's), standing in for the official image the chart defaults to.
+POSTGRES_IMAGE := mlops-platform/postgres:15-bookworm
+$(IMAGES_DIR)/postgres.tar: images/postgres/Dockerfile images/postgres/entrypoint.sh $(IMAGES_DIR)/base.tar
+	$(IMAGE_BUILD) dockerfile $@ images/postgres/Dockerfile images/postgres localhost/$(POSTGRES_IMAGE) \
+	  --build-arg BASE_IMAGE=$(BASE_IMAGE)
+
+# MinIO's Dockerfile compiles in a golang image: the base plus this machine's Go, with its module and build
+# caches mounted into the build (only into RUN steps), so a warm cache makes it a link step.
+$(IMAGES_DIR)/golang.ref: $(IMAGES_DIR)/base.tar
+	$(IMAGE_BUILD) golang $@
+
+$(IMAGES_DIR)/minio.tar: images/minio/Dockerfile $(IMAGES_DIR)/golang.ref
+	$(IMAGE_BUILD) dockerfile $@ images/minio/Dockerfile images/minio localhost/$(MINIO_IMAGE) \
+	  --build-arg GOLANG_IMAGE=$$(cat $(IMAGES_DIR)/golang.ref) --build-arg RUNTIME_IMAGE=$(BASE_IMAGE) \
+	  --build-arg MINIO_VERSION=$(MINIO_VERSION) \
+	  --volume $$(go env GOMODCACHE):/root/go/pkg/mod --volume $$(go env GOCACHE):/root/.cache/go-build
+
+NODE_IMAGES := pause flow-runner mlflow postgres minio
 .PHONY: node-images
-node-images: $(IMAGES_DIR)/pause.tar $(IMAGES_DIR)/flow-runner.tar ## build the e2e node's images offline (debootstrap, buildah) into bin/images/
+node-images: $(NODE_IMAGES:%=$(IMAGES_DIR)/%.tar) ## build the e2e node's images offline (debootstrap, buildah) into bin/images/
 
 .PHONY: e2e
 e2e: venv $(if $(shell command -v helm 2>/dev/null),,$(BIN)/helm) argocd-crds k8s-bins node-packages node-images ## a real cluster from source: the chart, the worker's Jobs, a node running them (tests/e2e); logs in .mlops/e2e

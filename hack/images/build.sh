@@ -3,6 +3,8 @@
 #   base OUT.tar               a Debian bookworm root filesystem from debootstrap (Python 3.11 and pip from
 #                              Debian), the stand-in for python:3.11-slim-bookworm
 #   pause OUT.tar BINARY       a FROM-scratch image holding the static pause program (the pod sandbox)
+#   golang STAMP               the base plus the host's Go toolchain, the stand-in for golang:*-bookworm
+#                              (kept in the build storage only; STAMP records its reference)
 #   dockerfile OUT.tar FILE CONTEXT REF [--build-arg ...]
 #                              one of the project's Dockerfiles, built on the images above
 # Each writes a docker-archive tarball (the format `ctr images import` reads) named with the image's
@@ -61,6 +63,17 @@ pause() {
   "${BUILDAH[@]}" config --entrypoint '["/pause"]' --user 65535:65535 "$container"
   "${BUILDAH[@]}" commit --quiet --rm "$container" "$PAUSE_REF" >/dev/null
   export_image "$PAUSE_REF" "$out"
+}
+
+golang() {
+  local stamp=$1 container ref
+  ref="localhost/golang:$(go env GOVERSION | sed 's/^go//')-bookworm"
+  container=$("${BUILDAH[@]}" from --pull-never "$BASE_REF")
+  "${BUILDAH[@]}" copy "$container" "$(go env GOROOT)" /usr/local/go >/dev/null
+  "${BUILDAH[@]}" config --env PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    --env GOTOOLCHAIN=local "$container"
+  "${BUILDAH[@]}" commit --quiet --rm "$container" "$ref" >/dev/null
+  echo "$ref" >"$stamp"
 }
 
 dockerfile() {

@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = sorted((ROOT / "images").glob("*/Dockerfile"))
+VALUES = ROOT / "charts" / "mlops-platform" / "values.yaml"
 PYTHON_DOCKERFILES = [ROOT / "images" / name / "Dockerfile" for name in ("flow-runner", "mlflow")]
 
 
@@ -28,7 +30,7 @@ def makefile_value(name: str) -> str:
 
 
 def test_should_have_both_images() -> None:
-    assert [p.parent.name for p in DOCKERFILES] == ["flow-runner", "minio", "mlflow"]
+    assert [p.parent.name for p in DOCKERFILES] == ["flow-runner", "minio", "mlflow", "postgres"]
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
@@ -67,7 +69,13 @@ def test_should_install_from_the_lock_file_with_the_projects_uv(dockerfile: Path
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
 def test_should_run_as_a_fixed_non_root_user(dockerfile: Path) -> None:
     users = re.findall(r"^USER (\S+)$", dockerfile.read_text(), re.M)
-    assert users and users[-1] == "10001:10001"
+    # PostgreSQL keeps the official image's uid, which the chart runs it as (postgres.uid).
+    uid = (
+        yaml.safe_load(VALUES.read_text())["postgres"]["uid"]
+        if dockerfile.parent.name == "postgres"
+        else 10001
+    )
+    assert users and users[-1] == f"{uid}:{uid}"
 
 
 def test_should_lock_the_postgres_driver_for_the_mlflow_image() -> None:
