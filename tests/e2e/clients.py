@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,3 +77,22 @@ class Helm:
 
     def __call__(self, *args: str, timeout: float = 300) -> str:
         return run([self.binary, f"--kubeconfig={self.kubeconfig}", *args], timeout=timeout)
+
+
+@contextlib.contextmanager
+def port_forward(kubectl: Kubectl, namespace: str, target: str, remote_port: int) -> Iterator[int]:
+    """`kubectl port-forward` of `target` (service/x, pod/y) to a free local port, for the block's time."""
+    forward = subprocess.Popen(
+        kubectl.argv("port-forward", target, f":{remote_port}", f"--namespace={namespace}"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert forward.stdout is not None
+        line = forward.stdout.readline()  # "Forwarding from 127.0.0.1:PORT -> REMOTE"
+        assert line.startswith("Forwarding from 127.0.0.1:"), line + forward.stdout.read()
+        yield int(line.split("127.0.0.1:")[1].split()[0])
+    finally:
+        forward.terminate()
+        forward.wait(timeout=10)

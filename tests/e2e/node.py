@@ -7,8 +7,8 @@ offline with buildah) and are imported into this containerd.
 
 The node is tainted (NODE_TAINT): only pods that tolerate it run here, so the control-plane tests keep
 their pods waiting for a node. Everything the node creates is named or placed so that `sweep` finds it
-again: processes by the containerd socket in their command line or by cgroup, mounts under the node's
-directory or CRI's network namespaces, the bridge by name, iptables rules by kube-proxy's cleanup.
+again: processes by the node's directory in their command line or by cgroup, mounts under that directory
+(the pods' network namespaces too), the bridge by name, iptables rules by their KUBE- chains.
 """
 
 from __future__ import annotations
@@ -42,8 +42,9 @@ NODE_TAINT = "mlops.dev/e2e-node"
 CGROUP_ROOT = "mlops-e2e"
 CNI_BIN = Path("/usr/lib/cni")
 CGROUP_HIERARCHIES = Path("/sys/fs/cgroup")
-NETNS_DIR = Path("/run/netns")
 SANDBOX_IMAGE = "localhost/pause:e2e"
+# What `make node-images` saves into bin/images/<name>.tar (NODE_IMAGES in mk/e2e.mk).
+NODE_IMAGES = ("pause", "flow-runner", "mlflow", "postgres", "minio")
 # Sysctls a bridged pod network needs: forwarding, and bridged frames through iptables (Service DNAT).
 SYSCTLS = {
     "net/ipv4/ip_forward": "1",
@@ -66,6 +67,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   sandbox_image = "{SANDBOX_IMAGE}"
   # Nothing here may lower an oom_score_adj below its own (the VM refuses it): cap pods' at containerd's.
   restrict_oom_score_adj = true
+  # Pods' network namespaces under our state directory, not /run/netns, where other runtimes keep theirs.
+  netns_mounts_under_state_dir = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -229,7 +232,7 @@ class NodeBinaries:
         missing += [str(CNI_BIN / "bridge")] if not (CNI_BIN / "bridge").is_file() else []
         missing += [
             str(self.images / f"{name}.tar")
-            for name in ("pause", "flow-runner")
+            for name in NODE_IMAGES
             if not (self.images / f"{name}.tar").is_file()
         ]
         return missing
@@ -442,7 +445,7 @@ def _node_mounts(directory: Path) -> list[str]:
     mounts = []
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         point = line.split()[4].replace("\\040", " ")
-        if point.startswith(f"{directory}/") or point.startswith(f"{NETNS_DIR}/cni-"):
+        if point.startswith(f"{directory}/"):
             mounts.append(point)
     return mounts
 
@@ -451,10 +454,10 @@ IPTABLES_TABLES = ("nat", "filter", "mangle")
 
 
 def _iptables_rules(table: str) -> list[str]:
-    """The node's rules and chains in `table` (kube-proxy's and the kubelet's KUBE-*, CNI plugins' CNI-*),
-    as `iptables -S` prints them: the arguments that would add each."""
+    """The node's rules and chains in `table` (kube-proxy's and the kubelet's KUBE-*; its CNI network adds
+    none), as `iptables -S` prints them: the arguments that would add each."""
     dump = sh("iptables", "-t", table, "-S", check=False)
-    return [rule for rule in dump.splitlines() if "KUBE-" in rule or "CNI-" in rule]
+    return [rule for rule in dump.splitlines() if "KUBE-" in rule]
 
 
 def _remove_iptables_rules() -> None:
@@ -491,8 +494,6 @@ def sweep(directory: Path) -> None:
         time.sleep(0.5)
     for point in sorted(_node_mounts(directory), key=len, reverse=True):
         sh("umount", "--lazy", point, check=False)
-        if point.startswith(f"{NETNS_DIR}/"):
-            Path(point).unlink(missing_ok=True)
     if bridge_exists():
         sh("ip", "link", "del", BRIDGE, check=False)
     for cgroup in CGROUP_HIERARCHIES.glob(f"*/{CGROUP_ROOT}"):

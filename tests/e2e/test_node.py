@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -14,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.clients import Kubectl
-from tests.e2e.cluster import KUBERNETES_SERVICE_IP, kubernetes_version
+from tests.e2e.clients import Kubectl, port_forward
+from tests.e2e.cluster import KUBERNETES_SERVICE_IP, ROOT, kubernetes_version
 from tests.e2e.node import NODE_IP, NODE_NAME, NODE_TAINT, POD_CIDR, Node
 
 Json = dict[str, Any]
@@ -164,9 +163,7 @@ def test_should_route_a_service_to_its_pod_for_another_pod_and_for_a_port_forwar
     }
     apply(kubectl, web, service)
     kubectl("wait", "pod/web", "--for=condition=Ready", f"--namespace={namespace}", "--timeout=120s")
-    expected = (
-        subprocess.run(["cat", "prefect.yaml"], capture_output=True, text=True, check=True).stdout
-    ).splitlines()[0]
+    expected = (ROOT / "prefect.yaml").read_text().splitlines()[0]  # the image's copy, served
 
     # kube-proxy programs a new endpoint within about a second of its pod turning Ready; until then the
     # Service refuses connections, so the client retries as any client of a fresh Service does.
@@ -187,19 +184,6 @@ print(body.decode().splitlines()[0])
     apply(kubectl, job("client", ["python", "-c", fetch]))
     assert wait_for_job(kubectl, "client").strip().splitlines()[-1] == expected
 
-    forward = subprocess.Popen(
-        kubectl.argv("port-forward", "service/web", ":80", f"--namespace={namespace}"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert forward.stdout is not None
-        line = forward.stdout.readline()  # "Forwarding from 127.0.0.1:PORT -> 8080"
-        assert line.startswith("Forwarding from 127.0.0.1:"), line
-        port = int(line.split("127.0.0.1:")[1].split()[0])
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/prefect.yaml", timeout=10) as response:
-            assert response.read().decode().splitlines()[0] == expected
-    finally:
-        forward.terminate()
-        forward.wait(timeout=10)
+    with port_forward(kubectl, namespace, "service/web", 80) as port:
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/prefect.yaml", timeout=10).read()
+    assert page.decode().splitlines()[0] == expected
