@@ -37,9 +37,10 @@ K8S_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler",
 
 
 def pinned_version(tool: str, module: str) -> str:
-    """The version of `module` that hack/<tool>/go.mod pins (the one place it is set)."""
+    """The version of `module` that hack/<tool>/go.mod pins (the one place it is set), in a require block
+    or on a `require` line of its own (as go mod tidy writes a module's only requirement)."""
     go_mod = ROOT / "hack" / tool / "go.mod"
-    match = re.search(rf"^\s*{re.escape(module)} (v\S+)", go_mod.read_text(), re.MULTILINE)
+    match = re.search(rf"^\s*(?:require\s+)?{re.escape(module)} (v\S+)", go_mod.read_text(), re.MULTILINE)
     assert match, f"no {module} requirement in {go_mod}"
     return match[1]
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shlex
 import shutil
 import signal
@@ -30,7 +29,16 @@ import yaml
 
 from flows.local_services import free_port
 from tests.e2e.clients import Kubectl
-from tests.e2e.cluster import ROOT, Binaries, ControlPlane, b64, http_ok, kubeconfig, wait_until
+from tests.e2e.cluster import (
+    ROOT,
+    Binaries,
+    ControlPlane,
+    b64,
+    http_ok,
+    kubeconfig,
+    pinned_version,
+    wait_until,
+)
 from tests.e2e.processes import Processes
 
 BRIDGE = "mlops-e2e0"
@@ -216,7 +224,8 @@ class NodeBinaries:
 
     @classmethod
     def find(cls, kubernetes: Binaries) -> NodeBinaries:
-        coredns = os.environ.get("MLOPS_COREDNS_BIN") or ROOT / "bin" / "coredns" / coredns_version()
+        release = pinned_version("coredns", "github.com/coredns/coredns")
+        coredns = os.environ.get("MLOPS_COREDNS_BIN") or ROOT / "bin" / "coredns" / release
         images = os.environ.get("MLOPS_NODE_IMAGES") or ROOT / "bin" / "images"
         return cls(
             kubernetes.path("kubelet"),
@@ -236,15 +245,6 @@ class NodeBinaries:
             if not (self.images / f"{name}.tar").is_file()
         ]
         return missing
-
-
-def coredns_version() -> str:
-    """hack/coredns's one requirement, which go mod tidy writes on a single `require` line."""
-    match = re.search(
-        r"^require github.com/coredns/coredns (v\S+)", (ROOT / "hack/coredns/go.mod").read_text(), re.M
-    )
-    assert match, "no github.com/coredns/coredns requirement in hack/coredns/go.mod"
-    return match[1]
 
 
 def sh(*argv: str, check: bool = True) -> str:
@@ -355,16 +355,19 @@ class Node:
                         self.ctr("images", "tag", "--force", reference, alias)
         self.timings["image import"] = time.monotonic() - started
 
+    def _start_until_healthy(self, name: str, argv: list[str], health_url: str, timeout: float = 60) -> None:
+        """Start `name` and wait for its health endpoint, recording the time it took."""
+        self.processes.start(name, argv)
+        self.timings[name] = wait_until(
+            lambda: http_ok(health_url), f"{name} {health_url}", lambda: self.processes.check(name), timeout
+        )
+
     def _start_coredns(self) -> None:
         health, ready = free_port(), free_port()
         config = self.directory / "Corefile"
         config.write_text(corefile(self.directory / "coredns.kubeconfig", health, ready))
-        self.processes.start("coredns", [self.binaries.coredns, "-conf", str(config)])
-        self.timings["coredns"] = wait_until(
-            lambda: http_ok(f"http://127.0.0.1:{ready}/ready"),
-            "CoreDNS /ready",
-            lambda: self.processes.check("coredns"),
-            60,
+        self._start_until_healthy(
+            "coredns", [self.binaries.coredns, "-conf", str(config)], f"http://127.0.0.1:{ready}/ready"
         )
 
     def _start_kube_proxy(self) -> None:
@@ -373,12 +376,10 @@ class Node:
         config.write_text(
             yaml.safe_dump(kube_proxy_config(self.directory / "kube-proxy.kubeconfig", healthz, free_port()))
         )
-        self.processes.start("kube-proxy", [self.binaries.kube_proxy, f"--config={config}"])
-        self.timings["kube-proxy"] = wait_until(
-            lambda: http_ok(f"http://127.0.0.1:{healthz}/healthz"),
-            "kube-proxy /healthz",
-            lambda: self.processes.check("kube-proxy"),
-            60,
+        self._start_until_healthy(
+            "kube-proxy",
+            [self.binaries.kube_proxy, f"--config={config}"],
+            f"http://127.0.0.1:{healthz}/healthz",
         )
 
     def _start_kubelet(self) -> None:
@@ -387,7 +388,7 @@ class Node:
         config.write_text(
             yaml.safe_dump(kubelet_config(self.plane.ca.pair.cert, self.socket, free_port(), healthz))
         )
-        self.processes.start(
+        self._start_until_healthy(
             "kubelet",
             [
                 self.binaries.kubelet,
@@ -398,12 +399,8 @@ class Node:
                 f"--hostname-override={NODE_NAME}",
                 f"--node-ip={NODE_IP}",
             ],
-        )
-        self.timings["kubelet"] = wait_until(
-            lambda: http_ok(f"http://127.0.0.1:{healthz}/healthz"),
-            "kubelet /healthz",
-            lambda: self.processes.check("kubelet"),
-            120,
+            f"http://127.0.0.1:{healthz}/healthz",
+            timeout=120,
         )
 
     def stop(self, kubectl: Kubectl) -> None:

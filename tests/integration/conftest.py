@@ -55,10 +55,12 @@ def service_processes(root: Path) -> Iterator[LocalServices]:
         local.down()
 
 
-def deploy_flows(services: LocalServices) -> None:
-    """The deployments of prefect.yaml registered on these services, as `make deploy-flows` does."""
+def deploy_flows(services: LocalServices, name: str | None = None) -> None:
+    """The deployments of prefect.yaml (all, or the one named) registered on these services, as
+    `make deploy-flows` does."""
+    which = ["--name", name] if name else ["--all"]
     deploy = subprocess.run(
-        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
+        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", *which],
         cwd=REPO,
         env={**os.environ, **services.client_env()},
         capture_output=True,

@@ -17,10 +17,10 @@ from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectAlreadyExists
 
 from flows.adapters.catalog import Catalog
-from flows.local_services import REPO, WORK_POOL, LocalServices
+from flows.local_services import WORK_POOL, LocalServices
 from flows.logic.demo import generate_batch
 from flows.logic.schema import MAX_BATCH_NUMBER
-from tests.integration.conftest import LANDING_BUCKET, Platform
+from tests.integration.conftest import LANDING_BUCKET, Platform, deploy_flows
 from tests.integration.helpers import land_frame, registry_state, remote_objects
 
 PIPELINE = "ML Training Pipeline/ml-pipeline"
@@ -81,15 +81,7 @@ def pipeline_deployment(services: LocalServices) -> Iterator[UUID]:
     """prefect.yaml's ml-pipeline deployment, registered as `make deploy-flows` does; no worker needed."""
     with get_client(sync_client=True) as client, contextlib.suppress(ObjectAlreadyExists):
         client.create_work_pool(WorkPoolCreate(name=WORK_POOL, type="process"))
-    deploy = subprocess.run(
-        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--name", "ml-pipeline"],
-        cwd=REPO,
-        env={**os.environ, **services.client_env()},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
+    deploy_flows(services, "ml-pipeline")
     with get_client(sync_client=True) as client:
         yield client.read_deployment_by_name(PIPELINE).id
 
