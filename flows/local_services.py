@@ -220,7 +220,13 @@ class LocalServices:
                 s3.create_bucket(Bucket=bucket)
 
     def start_mlflow(self) -> int:
-        env = {**self.credentials(), "MLFLOW_S3_ENDPOINT_URL": self.minio_url}
+        env = {
+            **self.credentials(),
+            "MLFLOW_S3_ENDPOINT_URL": self.minio_url,
+            # The server's job runner (GenAI scorers, trace archival) is unused here; it adds processes beside
+            # uvicorn, and each start leaves a directory in /dev/shm that nothing removes.
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        }
         argv = [
             sys.executable,
             "-m",

@@ -59,6 +59,9 @@ class ServiceOutage:
     started again on the same port after that many seconds."""
 
     LABELS: ClassVar[dict[str, str]] = {"minio": "MinIO", "mlflow": "MLflow"}
+    # The restart is the harness's part, not the code under test: a start that dies or hangs (once seen in
+    # CI on a loaded machine, with no log left to say why) is retried, and each failure is reported.
+    START_ATTEMPTS = 3
 
     def __init__(
         self, services: LocalServices, name: str, back_after: float | None, stop_timeout: float = 20
@@ -69,6 +72,7 @@ class ServiceOutage:
         self.stop_timeout = stop_timeout
         self.stopped_at = 0.0
         self.back_at: float | None = None
+        self.failed_starts: list[str] = []
         self._thread: threading.Thread | None = None
 
     def __call__(self) -> None:
@@ -81,18 +85,32 @@ class ServiceOutage:
     def _restart(self) -> None:
         assert self.back_after is not None
         time.sleep(self.back_after)
-        getattr(self.services, f"start_{self.name}")()
-        self.back_at = time.monotonic()
+        start = getattr(self.services, f"start_{self.name}")
+        for _ in range(self.START_ATTEMPTS):
+            try:
+                start()
+            except (RuntimeError, TimeoutError) as error:  # died while starting, or never answered
+                self.failed_starts.append(str(error))
+                print(f"\n{self.LABELS[self.name]} restart failed: {error}")
+                self.services.stop(self.name, timeout=self.stop_timeout)
+                continue
+            self.back_at = time.monotonic()
+            return
 
     def join(self, timeout: float) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout=timeout)
+        """Wait for the restart; a service that never came back fails the test as such."""
+        if self._thread is None:
+            return
+        self._thread.join(timeout=timeout)
+        label = self.LABELS[self.name]
+        assert self.back_at is not None, f"{label} not back {timeout} s after the fault: {self.failed_starts}"
 
     def report(self, fault: str, attempts: list[float], ended: float) -> None:
         down = (self.back_at or ended) - self.stopped_at
         after = f", done {ended - self.back_at:.1f} s after it was back" if self.back_at else ""
+        restarts = f", {len(self.failed_starts)} failed restarts" if self.failed_starts else ""
         print(
-            f"\nFAULT {fault}: {self.LABELS[self.name]} down {down:.1f} s{after}; "
+            f"\nFAULT {fault}: {self.LABELS[self.name]} down {down:.1f} s{after}{restarts}; "
             f"{len(attempts)} attempts ({len(attempts) - 1} retries)"
         )
 
