@@ -47,7 +47,7 @@ def test_should_hand_the_worker_the_pool_template_the_contract_test_checks(defau
     assert pool_template(default_chart) == json.loads(WORK_POOL_TEMPLATE.read_text())
 
 
-def test_should_set_only_the_namespace_and_image_defaults_of_the_pool_template_per_install(helm: str) -> None:
+def test_should_set_the_namespace_and_image_defaults_of_the_pool_template_per_install(helm: str) -> None:
     chart = render(helm, set_values={"images.flowRunner.tag": "0.2.0"}, namespace="mlops-prod")
     expected = with_defaults(
         json.loads(WORK_POOL_TEMPLATE.read_text()),
@@ -56,6 +56,21 @@ def test_should_set_only_the_namespace_and_image_defaults_of_the_pool_template_p
     )
     assert pool_template(chart) == expected
     assert worker_container(chart)["image"] == "mlops-platform/flow-runner:0.2.0"
+
+
+def test_should_place_the_flow_run_pods_like_every_other_pod_of_the_release(helm: str) -> None:
+    toleration = {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}
+    chart = render(
+        helm,
+        set_values={
+            "nodeSelector.pool": "ml",
+            **{f"tolerations[0].{key}": value for key, value in toleration.items()},
+        },
+    )
+    variables = pool_template(chart)["variables"]["properties"]
+    assert variables["node_selector"]["default"] == {"pool": "ml"}
+    assert variables["tolerations"]["default"] == [toleration]
+    assert pod_spec(chart.get("Deployment", "mlops-platform-prefect-worker"))["tolerations"] == [toleration]
 
 
 def test_should_make_the_pools_template_follow_the_mounted_one_before_the_worker_starts(

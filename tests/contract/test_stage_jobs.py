@@ -242,6 +242,13 @@ def test_pool_schema_rejects_a_credential_as_a_plain_env_job_variable(name: str)
         validate_job_variables({"env": {name: "literal"}})
 
 
+def test_pool_schema_rejects_a_toleration_with_an_unknown_effect() -> None:
+    toleration = {"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}
+    validate_job_variables({"tolerations": [toleration]})
+    with pytest.raises(ValidationError, match="'Sometimes' is not one of"):
+        validate_job_variables({"tolerations": [toleration | {"effect": "Sometimes"}]})
+
+
 # --- the Job each deployment gets ----------------------------------------------------------------------
 
 
@@ -261,6 +268,24 @@ def test_every_stage_job_runs_the_template_default_image(deployment: str) -> Non
     assert job.container["name"] == "prefect-job"
     assert job.container["image"] == TEMPLATE_DEFAULTS["image"]
     assert job.container["imagePullPolicy"] == "IfNotPresent"
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENT_NAMES)
+def test_every_stage_pod_may_run_on_any_untainted_node_by_default(deployment: str) -> None:
+    assert stage_job(deployment).pod_spec["nodeSelector"] == {}
+    assert stage_job(deployment).pod_spec["tolerations"] == []
+
+
+def test_node_selector_and_tolerations_job_variables_place_the_stage_pod() -> None:
+    placement = {
+        "node_selector": {"pool": "ml"},
+        "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}],
+    }
+    validate_job_variables(placement)
+    job = build_stage_job("train", placement)
+    assert job.pod_spec["nodeSelector"] == placement["node_selector"]
+    assert job.pod_spec["tolerations"] == placement["tolerations"]
+    assert_valid_for_kubernetes(job, "1.36")
 
 
 def test_an_image_job_variable_overrides_the_template_default() -> None:

@@ -80,12 +80,15 @@ tolerations:
 
 {{/* The pool template as this install hands it to the worker: the file, with the release namespace and the
 flow-runner image of the values as the `namespace` and `image` defaults (so every environment's Jobs run in its
-own namespace, with the image its values pin). */}}
+own namespace, with the image its values pin), and the chart's nodeSelector and tolerations as theirs (flow-run
+pods are placed like every other pod of the release). */}}
 {{- define "mlops-platform.workPool.installTemplate" -}}
 {{- $template := include "mlops-platform.workPool.template" . | fromJson -}}
 {{- $variables := $template.variables.properties -}}
 {{- $_ := set $variables.namespace "default" .Release.Namespace -}}
 {{- $_ := set $variables.image "default" (include "mlops-platform.images.ref" .Values.images.flowRunner) -}}
+{{- with .Values.nodeSelector }}{{ $_ := set $variables.node_selector "default" . }}{{ end -}}
+{{- with .Values.tolerations }}{{ $_ := set $variables.tolerations "default" . }}{{ end -}}
 {{- toPrettyJson $template -}}
 {{- end -}}
 
