@@ -357,8 +357,10 @@ def test_every_stage_pod_is_non_root_with_a_read_only_root_and_writable_scratch(
     empty_dirs = {volume["name"] for volume in job.pod_spec["volumes"] if "emptyDir" in volume}
     mounts = {mount["mountPath"]: mount["name"] for mount in job.container["volumeMounts"]}
     # The root filesystem is read-only: HOME (Prefect's, DVC's and matplotlib's caches) and the
-    # pipeline's scratch space (MLOPS_HOME, inside HOME) are emptyDirs.
+    # pipeline's scratch space (MLOPS_HOME, inside HOME) are emptyDirs, and so is /tmp, where DVC keeps
+    # its per-repository state (by default in /var/tmp/dvc, which a read-only root refuses).
     assert job.env()["MLOPS_HOME"]["value"] == "/home/app/.mlops"
+    assert job.env()["DVC_SITE_CACHE_DIR"]["value"] == "/tmp/dvc"
     assert {mounts["/tmp"], mounts["/home/app"]} <= empty_dirs
 
 
