@@ -1,21 +1,27 @@
 """The chart on the node: its PostgreSQL, MinIO, MLflow, Prefect server and worker run from the images built
-offline, the bucket hook Job completes, and each service answers through `kubectl port-forward`."""
+offline, the bucket hook Job completes, and each service answers through `kubectl port-forward`. Then the
+README's cluster steps run the pipeline on batch 1: each stage a Job on the node, its data pulled by hash from
+the in-cluster MinIO, the model registered in the in-cluster MLflow."""
 
 from __future__ import annotations
 
 import base64
 import json
 import os
+import subprocess
+import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from tests.charts.chart import CHART
-from tests.e2e.clients import Helm, Kubectl, port_forward
+from tests.charts.chart import CHART, ROOT
+from tests.e2e.clients import Helm, Kubectl, port_forward, run
+from tests.e2e.conftest import TIMINGS
 from tests.e2e.node import NODE_TAINT, Node
 from tests.e2e.release import documents
 
@@ -33,8 +39,16 @@ VALUES = {
     "images.prefectServer.tag": "0.1.0",
     "postgres.persistence.size": "1Gi",
     "minio.persistence.size": "2Gi",
+    # The node has 2 CPUs: the pipeline's Job (250m) and the train Job (1 CPU) fit beside the platform only
+    # when its five services ask for 100m each (1.1 CPU by default).
+    **{
+        f"{service}.resources.requests.cpu": "100m"
+        for service in ("postgres", "prefectServer", "worker", "mlflow", "minio")
+    },
 }
 SET = [f"--set={key}={value}" for key, value in VALUES.items()]
+PIPELINE = "ML Training Pipeline/ml-pipeline"
+STAGES = ("ingest", "prepare", "train", "evaluate", "promote")
 
 
 def persistent_volumes(manifests: list[Json], directory: Path) -> list[Json]:
@@ -77,6 +91,7 @@ def platform(node: Node, helm: Helm, kubectl: Kubectl) -> Iterator[list[Json]]:
     manifests = documents(helm("template", RELEASE, str(CHART), f"--namespace={NAMESPACE}", *SET))
     volumes = persistent_volumes(manifests, node.directory / "volumes")
     kubectl("apply", "--filename=-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": volumes}))
+    started = time.monotonic()
     try:
         helm(
             "install",
@@ -90,6 +105,7 @@ def platform(node: Node, helm: Helm, kubectl: Kubectl) -> Iterator[list[Json]]:
             "--timeout=15m",
             timeout=1000,
         )
+        TIMINGS["platform install"] = time.monotonic() - started
         yield manifests
     finally:
         pods = kubectl("get", "pods", f"--namespace={NAMESPACE}", "--output=wide")
@@ -154,3 +170,183 @@ def test_should_have_the_worker_polling_its_kubernetes_pool_on_the_in_cluster_se
             workers = json.load(response)
     assert pool["type"] == "kubernetes"
     assert [worker["status"] for worker in workers] == ["ONLINE"]
+
+
+# --- the pipeline on batch 1, run as the README's cluster steps say --------------------------------------
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    flow_runs: list[Json]  # every flow run on the in-cluster Prefect server, with its deployment's name
+    jobs: list[Json]  # every Job of the release's namespace
+    summary: Json  # the pipeline's result, as it left it in the data bucket
+    pipeline_task_runs: set[str]  # ids of the pipeline flow run's task runs (a subflow's parent is one)
+
+    def flow_run(self, deployment: str) -> Json:
+        [flow_run] = [run for run in self.flow_runs if run["deployment"] == deployment]
+        return flow_run
+
+    def job(self, deployment: str) -> Json:
+        flow_run_id = self.flow_run(deployment)["id"]
+        [job] = [j for j in self.jobs if j["metadata"]["labels"].get("prefect.io/flow-run-id") == flow_run_id]
+        return job
+
+
+def in_worker(kubectl: Kubectl, *argv: str, timeout: float = 300) -> str:
+    """`kubectl exec deploy/<release>-prefect-worker -- ...`: the worker's pod has the flows' settings."""
+    target = f"deploy/{RELEASE}-prefect-worker"
+    return run(kubectl.argv("exec", f"--namespace={NAMESPACE}", target, "--", *argv), timeout=timeout)
+
+
+def post(port: int, path: str, body: Json) -> Any:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/{path}",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def s3_client(kubectl: Kubectl, port: int) -> Any:
+    credentials = secret(kubectl, "mlops-s3-credentials")
+    return boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
+    )
+
+
+def deploy_flows(kubectl: Kubectl) -> None:
+    """`make deploy-flows-cluster`, the README's command, with this cluster's kubectl and kubeconfig."""
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kubectl.kubeconfig),
+        "PATH": f"{Path(kubectl.binary).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    argv = [
+        "make",
+        "--no-print-directory",
+        "deploy-flows-cluster",
+        f"NAMESPACE={NAMESPACE}",
+        f"RELEASE={RELEASE}",
+    ]
+    result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr + result.stdout
+
+
+@pytest.fixture(scope="module")
+def pipeline(platform: list[Json], kubectl: Kubectl) -> Iterator[PipelineRun]:
+    started = time.monotonic()
+    try:
+        in_worker(kubectl, "mlops", "generate", "--batches", "1", "--if-missing")
+        deploy_flows(kubectl)
+        deployed = time.monotonic()
+        TIMINGS["pipeline data and deploy"] = deployed - started
+        # --watch returns when the pipeline's flow run is final, and fails unless it completed.
+        in_worker(
+            kubectl,
+            "prefect",
+            "deployment",
+            "run",
+            PIPELINE,
+            "--param=batch_number=1",
+            "--watch",
+            timeout=1800,
+        )
+        TIMINGS["pipeline batch 1"] = time.monotonic() - deployed
+        with port_forward(kubectl, NAMESPACE, f"service/{RELEASE}-prefect-server", 4200) as port:
+            names = {
+                deployment["id"]: deployment["name"] for deployment in post(port, "deployments/filter", {})
+            }
+            flow_runs = [
+                run | {"deployment": names[run["deployment_id"]]}
+                for run in post(port, "flow_runs/filter", {})
+            ]
+            [pipeline_run] = [run for run in flow_runs if run["deployment"] == "ml-pipeline"]
+            of_pipeline = {"flow_runs": {"id": {"any_": [pipeline_run["id"]]}}}
+            task_runs = {task_run["id"] for task_run in post(port, "task_runs/filter", of_pipeline)}
+        with port_forward(kubectl, NAMESPACE, f"service/{RELEASE}-minio", 9000) as port:
+            key = f"stage-results/{pipeline_run['id']}.json"
+            summary = json.load(s3_client(kubectl, port).get_object(Bucket="mlops-data", Key=key)["Body"])
+        # A flow run is final a moment before its process exits and Kubernetes counts its Job complete.
+        kubectl(
+            "wait",
+            "job",
+            "--for=condition=Complete",
+            "--selector=prefect.io/flow-run-id",
+            f"--namespace={NAMESPACE}",
+            "--timeout=60s",
+        )
+        jobs = kubectl.get("jobs", f"--namespace={NAMESPACE}")["items"]
+        yield PipelineRun(flow_runs, jobs, summary, task_runs)
+    except Exception:
+        # The flow runs' own words, before the node's teardown deletes their pods and logs.
+        for job in kubectl.get("jobs", f"--namespace={NAMESPACE}", "--selector=prefect.io/flow-run-id")[
+            "items"
+        ]:
+            name = job["metadata"]["name"]
+            log = kubectl.attempt("logs", f"--namespace={NAMESPACE}", f"job/{name}", "--tail=60")
+            print(f"--- log of job {name}:\n{log.stdout}{log.stderr}")
+        raise
+    finally:
+        listing = kubectl("get", "jobs,pods", f"--namespace={NAMESPACE}", "--output=wide")
+        print(f"jobs and pods of the release:\n{listing}")
+
+
+def test_should_run_every_stage_of_the_pipeline_as_its_own_completed_flow_run(pipeline: PipelineRun) -> None:
+    states = {run["deployment"]: run["state_type"] for run in pipeline.flow_runs}
+    assert len(pipeline.flow_runs) == len(states), "a deployment ran twice"
+    assert states == dict.fromkeys(("ml-pipeline", *STAGES), "COMPLETED")
+    # Each stage was launched by the pipeline's flow run (a subflow of it), not on its own.
+    assert all(
+        pipeline.flow_run(stage)["parent_task_run_id"] in pipeline.pipeline_task_runs for stage in STAGES
+    )
+    assert pipeline.summary["batch_number"] == 1 and not pipeline.summary["reused"]
+
+
+def test_should_run_each_stage_in_a_job_of_its_own_on_the_node(
+    pipeline: PipelineRun, kubectl: Kubectl
+) -> None:
+    pods = kubectl.get("pods", f"--namespace={NAMESPACE}")["items"]
+    for stage in STAGES:
+        job = pipeline.job(stage)
+        assert job["status"].get("succeeded") == 1, job["status"]
+        [pod] = [p for p in pods if p["metadata"]["labels"].get("job-name") == job["metadata"]["name"]]
+        assert pod["spec"]["nodeName"] and pod["status"]["phase"] == "Succeeded"
+        # The stage reported the host it ran on: its Job's pod, not the worker's.
+        host, _pid = pipeline.summary["stage_processes"][stage].split(":")
+        assert host == pod["metadata"]["name"], stage
+        assert pod["spec"]["containers"][0]["image"].endswith("mlops-platform/flow-runner:0.1.0")
+
+
+def test_should_pull_the_batch_by_hash_from_the_in_cluster_minio(
+    pipeline: PipelineRun, kubectl: Kubectl
+) -> None:
+    raw_md5, dataset_md5 = pipeline.summary["raw_md5"], pipeline.summary["dataset_md5"]
+    with port_forward(kubectl, NAMESPACE, f"service/{RELEASE}-minio", 9000) as port:
+        s3 = s3_client(kubectl, port)
+        for md5 in (raw_md5, dataset_md5):  # DVC's remote keeps each file under its hash
+            s3.head_object(Bucket="mlops-data", Key=f"dvc/files/md5/{md5[:2]}/{md5[2:]}")
+
+    def log(stage: str) -> str:
+        return kubectl("logs", f"--namespace={NAMESPACE}", f"job/{pipeline.job(stage)['metadata']['name']}")
+
+    assert f"by md5 {raw_md5}" in log("prepare")
+    assert f"by md5 {dataset_md5}" in log("train")
+
+
+def test_should_register_the_model_in_the_in_cluster_mlflow(pipeline: PipelineRun, kubectl: Kubectl) -> None:
+    with port_forward(kubectl, NAMESPACE, f"service/{RELEASE}-mlflow", 5000) as port:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/2.0/mlflow/registered-models/get?name=loan-default-xgb",
+            headers={"Host": "127.0.0.1:5000"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            model = json.load(response)["registered_model"]
+    assert [v["version"] for v in model["latest_versions"]] == [pipeline.summary["model_version"]] == ["1"]
+    assert {a["alias"]: a["version"] for a in model["aliases"]} == {"champion": "1"}
+    assert pipeline.summary["is_champion"]
