@@ -85,6 +85,28 @@ def secret(kubectl: Kubectl, name: str) -> dict[str, str]:
     return {key: base64.b64decode(value).decode() for key, value in data.items()}
 
 
+def s3_client(kubectl: Kubectl, port: int) -> Any:
+    credentials = secret(kubectl, "mlops-s3-credentials")
+    return boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
+    )
+
+
+def post(port: int, path: str, body: Json) -> Any:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/{path}",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
 @pytest.fixture(scope="module")
 def platform(node: Node, helm: Helm, kubectl: Kubectl) -> Iterator[list[Json]]:
     """The chart installed with its hooks, waited for: every workload ready, the bucket Job done."""
@@ -129,16 +151,8 @@ def test_should_run_every_workload_of_the_chart_on_the_node(platform: list[Json]
 
 
 def test_should_create_the_buckets_in_the_in_cluster_minio(platform: list[Json], kubectl: Kubectl) -> None:
-    credentials = secret(kubectl, "mlops-s3-credentials")
     with port_forward(kubectl, NAMESPACE, f"service/{RELEASE}-minio", 9000) as port:
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=f"http://127.0.0.1:{port}",
-            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
-            region_name="us-east-1",
-        )
-        buckets = {bucket["Name"] for bucket in s3.list_buckets()["Buckets"]}
+        buckets = {bucket["Name"] for bucket in s3_client(kubectl, port).list_buckets()["Buckets"]}
     assert buckets == {"mlops-data", "mlops-landing", "mlflow-artifacts"}
 
 
@@ -157,17 +171,10 @@ def test_should_have_the_worker_polling_its_kubernetes_pool_on_the_in_cluster_se
     platform: list[Json], kubectl: Kubectl
 ) -> None:
     with port_forward(kubectl, NAMESPACE, f"service/{RELEASE}-prefect-server", 4200) as port:
-        api = f"http://127.0.0.1:{port}/api"
-        with urllib.request.urlopen(f"{api}/work_pools/mlops-kubernetes", timeout=30) as response:
+        pool_url = f"http://127.0.0.1:{port}/api/work_pools/mlops-kubernetes"
+        with urllib.request.urlopen(pool_url, timeout=30) as response:
             pool = json.load(response)
-        request = urllib.request.Request(
-            f"{api}/work_pools/mlops-kubernetes/workers/filter",
-            data=b"{}",
-            method="POST",
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            workers = json.load(response)
+        workers = post(port, "work_pools/mlops-kubernetes/workers/filter", {})
     assert pool["type"] == "kubernetes"
     assert [worker["status"] for worker in workers] == ["ONLINE"]
 
@@ -196,28 +203,6 @@ def in_worker(kubectl: Kubectl, *argv: str, timeout: float = 300) -> str:
     """`kubectl exec deploy/<release>-prefect-worker -- ...`: the worker's pod has the flows' settings."""
     target = f"deploy/{RELEASE}-prefect-worker"
     return run(kubectl.argv("exec", f"--namespace={NAMESPACE}", target, "--", *argv), timeout=timeout)
-
-
-def post(port: int, path: str, body: Json) -> Any:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/{path}",
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)
-
-
-def s3_client(kubectl: Kubectl, port: int) -> Any:
-    credentials = secret(kubectl, "mlops-s3-credentials")
-    return boto3.client(
-        "s3",
-        endpoint_url=f"http://127.0.0.1:{port}",
-        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
-        region_name="us-east-1",
-    )
 
 
 def deploy_flows(kubectl: Kubectl) -> None:
