@@ -73,6 +73,17 @@ def test_should_place_the_flow_run_pods_like_every_other_pod_of_the_release(helm
     assert pod_spec(chart.get("Deployment", "mlops-platform-prefect-worker"))["tolerations"] == [toleration]
 
 
+def test_should_check_the_pools_placement_variables_with_the_schema_of_the_charts_values() -> None:
+    # The pool template is a file of its own (Prefect reads it), so it carries a copy of these schemas.
+    values_schema = json.loads((CHART / "values.schema.json").read_text())["properties"]
+    variables = json.loads(WORK_POOL_TEMPLATE.read_text())["variables"]["properties"]
+    for variable, value in (("node_selector", "nodeSelector"), ("tolerations", "tolerations")):
+        schema = {
+            k: v for k, v in variables[variable].items() if k not in ("title", "description", "default")
+        }
+        assert schema == values_schema[value], variable
+
+
 def test_should_make_the_pools_template_follow_the_mounted_one_before_the_worker_starts(
     default_chart: Rendered,
 ) -> None:

@@ -184,6 +184,9 @@ print(body.decode().splitlines()[0])
     apply(kubectl, job("client", ["python", "-c", fetch]))
     assert wait_for_job(kubectl, "client").strip().splitlines()[-1] == expected
 
-    with port_forward(kubectl, namespace, "service/web", 80) as port:
-        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/prefect.yaml", timeout=10).read()
+    with (
+        port_forward(kubectl, namespace, "service/web", 80) as port,
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/prefect.yaml", timeout=10) as response,
+    ):
+        page = response.read()
     assert page.decode().splitlines()[0] == expected

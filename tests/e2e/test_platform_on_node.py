@@ -18,6 +18,7 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 
 from tests.charts.chart import CHART, ROOT
 from tests.e2e.clients import Helm, Kubectl, port_forward, run
@@ -27,6 +28,9 @@ from tests.e2e.release import documents
 
 Json = dict[str, Any]
 RELEASE = NAMESPACE = "platform"
+# The chart's flow-runner image: the worker's, the flow-run Jobs' (the pool's default) and here the Prefect
+# server's too.
+FLOW_RUNNER = yaml.safe_load((CHART / "values.yaml").read_text())["images"]["flowRunner"]
 # The images `make node-images` built, under the chart's references; PostgreSQL and the Prefect server
 # stand in for the official images (Debian's PostgreSQL 15, Prefect from the flow-runner image).
 VALUES = {
@@ -35,8 +39,8 @@ VALUES = {
     "tolerations[0].effect": "NoSchedule",
     "images.postgres.repository": "mlops-platform/postgres",
     "images.postgres.tag": "15-bookworm",
-    "images.prefectServer.repository": "mlops-platform/flow-runner",
-    "images.prefectServer.tag": "0.1.0",
+    "images.prefectServer.repository": FLOW_RUNNER["repository"],
+    "images.prefectServer.tag": FLOW_RUNNER["tag"],
     "postgres.persistence.size": "1Gi",
     "minio.persistence.size": "2Gi",
     # The node has 2 CPUs: the pipeline's Job (250m) and the train Job (1 CPU) fit beside the platform only
@@ -83,6 +87,17 @@ def persistent_volumes(manifests: list[Json], directory: Path) -> list[Json]:
 def secret(kubectl: Kubectl, name: str) -> dict[str, str]:
     data = kubectl.get("secret", name, f"--namespace={NAMESPACE}")["data"]
     return {key: base64.b64decode(value).decode() for key, value in data.items()}
+
+
+def mlflow_get(kubectl: Kubectl, path: str) -> Any:
+    """A GET of the in-cluster MLflow's REST API, through a port-forward."""
+    with port_forward(kubectl, NAMESPACE, f"service/{RELEASE}-mlflow", 5000) as port:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/2.0/mlflow/{path}",
+            headers={"Host": "127.0.0.1:5000"},  # one of the chart's allowed hosts
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
 
 
 def s3_client(kubectl: Kubectl, port: int) -> Any:
@@ -157,13 +172,7 @@ def test_should_create_the_buckets_in_the_in_cluster_minio(platform: list[Json],
 
 
 def test_should_serve_mlflow_on_its_postgres_database(platform: list[Json], kubectl: Kubectl) -> None:
-    with port_forward(kubectl, NAMESPACE, f"service/{RELEASE}-mlflow", 5000) as port:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=10",
-            headers={"Host": "127.0.0.1:5000"},  # one of the chart's allowed hosts
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            experiments = json.load(response)["experiments"]
+    experiments = mlflow_get(kubectl, "experiments/search?max_results=10")["experiments"]
     assert [e["name"] for e in experiments] == ["Default"]
 
 
@@ -205,7 +214,7 @@ def in_worker(kubectl: Kubectl, *argv: str, timeout: float = 300) -> str:
     return run(kubectl.argv("exec", f"--namespace={NAMESPACE}", target, "--", *argv), timeout=timeout)
 
 
-def deploy_flows(kubectl: Kubectl) -> None:
+def deploy_flows_cluster(kubectl: Kubectl) -> None:
     """`make deploy-flows-cluster`, the README's command, with this cluster's kubectl and kubeconfig."""
     env = {
         **os.environ,
@@ -228,7 +237,7 @@ def pipeline(platform: list[Json], kubectl: Kubectl) -> Iterator[PipelineRun]:
     started = time.monotonic()
     try:
         in_worker(kubectl, "mlops", "generate", "--batches", "1", "--if-missing")
-        deploy_flows(kubectl)
+        deploy_flows_cluster(kubectl)
         deployed = time.monotonic()
         TIMINGS["pipeline data and deploy"] = deployed - started
         # --watch returns when the pipeline's flow run is final, and fails unless it completed.
@@ -305,7 +314,7 @@ def test_should_run_each_stage_in_a_job_of_its_own_on_the_node(
         # The stage reported the host it ran on: its Job's pod, not the worker's.
         host, _pid = pipeline.summary["stage_processes"][stage].split(":")
         assert host == pod["metadata"]["name"], stage
-        assert pod["spec"]["containers"][0]["image"].endswith("mlops-platform/flow-runner:0.1.0")
+        assert pod["spec"]["containers"][0]["image"] == f"{FLOW_RUNNER['repository']}:{FLOW_RUNNER['tag']}"
 
 
 def test_should_pull_the_batch_by_hash_from_the_in_cluster_minio(
@@ -325,13 +334,7 @@ def test_should_pull_the_batch_by_hash_from_the_in_cluster_minio(
 
 
 def test_should_register_the_model_in_the_in_cluster_mlflow(pipeline: PipelineRun, kubectl: Kubectl) -> None:
-    with port_forward(kubectl, NAMESPACE, f"service/{RELEASE}-mlflow", 5000) as port:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/api/2.0/mlflow/registered-models/get?name=loan-default-xgb",
-            headers={"Host": "127.0.0.1:5000"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            model = json.load(response)["registered_model"]
+    model = mlflow_get(kubectl, "registered-models/get?name=loan-default-xgb")["registered_model"]
     assert [v["version"] for v in model["latest_versions"]] == [pipeline.summary["model_version"]] == ["1"]
     assert {a["alias"]: a["version"] for a in model["aliases"]} == {"champion": "1"}
     assert pipeline.summary["is_champion"]
