@@ -79,7 +79,11 @@ test: venv tools argocd-crds ## all tests: unit, integration against real MinIO,
 	$(RUN) pytest tests/integration
 	$(RUN) pytest tests/faults
 
-# Not in `make test` yet: each module starts its own services and kills them (issue 7's fault matrix).
+N ?= 3
+.PHONY: test-repeat
+test-repeat: venv tools argocd-crds ## the integration and fault steps N times in a row, each failure with its logs (N=3; FRESH=1: all of make test, each round in a fresh clone)
+	hack/test-repeat.sh $(N)
+
 .PHONY: faults
 faults: venv tools ## only the fault and load tests (part of make test): services down, kills, full disk, 20 pipelines
 	$(RUN) pytest tests/faults

@@ -7,8 +7,10 @@ it started. Logs, pid files, data and the generated MinIO credentials live in `<
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
+import random
 import secrets
 import shlex
 import shutil
@@ -28,10 +30,43 @@ WORK_POOL = "local-process"
 REPO = Path(__file__).resolve().parent.parent
 
 
+# Ports handed out by free_port in this process: never twice, even once their service has stopped.
+_HANDED_OUT: set[int] = set()
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_PORT = 10_000
+# Kubernetes' default NodePort range: kube-proxy holds these on the e2e node.
+NODE_PORTS = range(30_000, 32_768)
+
+
+def ephemeral_range(path: Path = EPHEMERAL_RANGE_FILE) -> tuple[int, int]:
+    """The kernel's range for the source ports of outgoing connections (and for bind to port 0)."""
+    try:
+        low, high = (int(n) for n in path.read_text().split())
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+    return low, high
+
+
+def port_candidates(ephemeral: tuple[int, int]) -> list[int]:
+    """Ports outside the ephemeral range: no outgoing connection of any process can take one of them
+    between our check and the service's bind (a port from bind(0) can be, by any client's connect)."""
+    low, high = ephemeral
+    return [p for p in range(LOWEST_PORT, 65536) if not low <= p <= high and p not in NODE_PORTS]
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port that nothing listens on and that this process has not handed out before."""
+    candidates = [p for p in port_candidates(ephemeral_range()) if p not in _HANDED_OUT]
+    random.shuffle(candidates)
+    for port in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError(f"no free port outside the ephemeral range {ephemeral_range()}")
 
 
 @dataclass(frozen=True)
@@ -362,6 +397,6 @@ def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: fl
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status < 500:
                     return
-        except OSError:
+        except (OSError, http.client.HTTPException):  # not listening yet, or not speaking HTTP yet
             time.sleep(0.3)
     raise TimeoutError(f"{url} not up after {timeout}s; see {log}")

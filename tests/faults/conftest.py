@@ -56,7 +56,13 @@ def deployed_topology(root: Path, prefect_database: str = "sqlite") -> Iterator[
 
 class ServiceOutage:
     """A real service (`minio`, `mlflow`) stopped at the fault point and, when `back_after` is set,
-    started again on the same port after that many seconds."""
+    started again on the same port after that many seconds.
+
+    `restarted_at` is read just before the service's process is spawned again: no client can reach the
+    service before that moment, so "the stage ended after `restarted_at`" holds by cause and effect.
+    `back_at` (when the harness's own health check first got an answer) is for the report only: a client
+    retrying on its own may well reach the service before the harness does.
+    """
 
     LABELS: ClassVar[dict[str, str]] = {"minio": "MinIO", "mlflow": "MLflow"}
     # The restart is the harness's part, not the code under test: a start that dies or hangs (once seen in
@@ -71,6 +77,7 @@ class ServiceOutage:
         self.back_after = back_after
         self.stop_timeout = stop_timeout
         self.stopped_at = 0.0
+        self.restarted_at: float | None = None
         self.back_at: float | None = None
         self.failed_starts: list[str] = []
         self._thread: threading.Thread | None = None
@@ -87,9 +94,10 @@ class ServiceOutage:
         time.sleep(self.back_after)
         start = getattr(self.services, f"start_{self.name}")
         for _ in range(self.START_ATTEMPTS):
+            self.restarted_at = time.monotonic()
             try:
                 start()
-            except (RuntimeError, TimeoutError) as error:  # died while starting, or never answered
+            except Exception as error:  # died while starting, never answered, or its set-up failed
                 self.failed_starts.append(str(error))
                 print(f"\n{self.LABELS[self.name]} restart failed: {error}")
                 self.services.stop(self.name, timeout=self.stop_timeout)
@@ -103,11 +111,16 @@ class ServiceOutage:
             return
         self._thread.join(timeout=timeout)
         label = self.LABELS[self.name]
+        assert not self._thread.is_alive(), f"{label} still restarting {timeout} s after the fault"
         assert self.back_at is not None, f"{label} not back {timeout} s after the fault: {self.failed_starts}"
 
+    def ended_after_restart(self, ended: float) -> bool:
+        """Whether a stage that ended at `ended` (monotonic) ended after the service was started again."""
+        return self.restarted_at is not None and ended > self.restarted_at
+
     def report(self, fault: str, attempts: list[float], ended: float) -> None:
-        down = (self.back_at or ended) - self.stopped_at
-        after = f", done {ended - self.back_at:.1f} s after it was back" if self.back_at else ""
+        down = (self.restarted_at or ended) - self.stopped_at
+        after = f", done {ended - self.restarted_at:.1f} s after the restart" if self.restarted_at else ""
         restarts = f", {len(self.failed_starts)} failed restarts" if self.failed_starts else ""
         print(
             f"\nFAULT {fault}: {self.LABELS[self.name]} down {down:.1f} s{after}{restarts}; "
