@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from flows.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # the pipeline imports Prefect, MLflow and XGBoost: load them only when needed
+    import pandas as pd
+
     from flows.contracts import PipelineSummary
 
 
@@ -56,6 +58,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--remote", default="origin", help="remote to fetch the base from and push to, if configured (origin)"
     )
 
+    dataset = commands.add_parser(
+        "dataset", help="declare a dataset (dataset.yaml) and check files against it"
+    )
+    dataset_commands = dataset.add_subparsers(dest="dataset_command", required=True)
+    init = dataset_commands.add_parser("init", help="draft datasets/NAME/dataset.yaml from a sample file")
+    init.add_argument("name", help="the dataset's name: lowercase letters, digits and dashes")
+    init.add_argument("--from", dest="sample", required=True, help="a representative CSV or Parquet file")
+    init.add_argument("--label", required=True, help="the column to predict")
+    init.add_argument(
+        "--id", dest="id_column", help="the column that identifies a row (default: guessed, or none)"
+    )
+    init.add_argument("--task", choices=("binary", "multiclass", "regression"), help="default: guessed")
+    init.add_argument("--force", action="store_true", help="replace an existing definition")
+    check = dataset_commands.add_parser("check", help="validate a file against a dataset's definition")
+    check.add_argument("name")
+    check.add_argument("file", help="a CSV or Parquet file (local path or s3://...)")
+
     commands.add_parser("up", help="start MinIO, MLflow, Prefect server and a process worker (idempotent)")
     commands.add_parser("down", help="stop what `mlops up` started")
 
@@ -71,6 +90,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             for batch in batches:
                 print(land_demo_batch(batch, args.rows, args.label_noise, args.format, settings))
             return 0
+        if args.command == "dataset" and args.dataset_command == "init":
+            return dataset_init(
+                args.name, args.sample, args.label, args.id_column, args.task, args.force, settings
+            )
+        if args.command == "dataset":
+            return dataset_check(args.name, args.file, settings)
         if args.command == "up":
             return services_up(settings)
         if args.command == "down":
@@ -159,6 +184,88 @@ def print_summary(summaries: Sequence[PipelineSummary], settings: Settings) -> N
             "  MLflow UI:  make ui-mlflow    (http://127.0.0.1:5000)\n"
             f"  Lineage:    uv run mlops lineage {settings.model_name}@{settings.champion_alias}"
         )
+
+
+def read_file(uri: str, settings: Settings) -> pd.DataFrame:
+    """A CSV or Parquet file, through the landing batches' own checks (format, encoding, separator)."""
+    from flows.adapters.landing import parse_batch
+    from flows.adapters.objectstore import open_fs
+
+    fs, path = open_fs(uri, settings)
+    return parse_batch(fs.cat_file(path), uri)
+
+
+def dataset_init(
+    name: str,
+    sample: str,
+    label: str,
+    id_column: str | None,
+    task: str | None,
+    force: bool,
+    settings: Settings,
+) -> int:
+    """Draft a definition from a sample and write it, only when it is a valid definition."""
+    from flows.adapters.datasets import definition_path
+    from flows.adapters.landing import LandingError
+    from flows.logic.definition import DefinitionError, parse_definition
+    from flows.logic.drafting import draft_definition
+
+    path = definition_path(name, settings)
+    if path.exists() and not force:
+        print(
+            f"mlops dataset init: {path} exists; edit it, or pass --force to draft it again", file=sys.stderr
+        )
+        return 1
+    try:
+        frame = read_file(sample, settings)
+        text = draft_definition(frame, name, label, id_column, task)  # type: ignore[arg-type]
+        definition = parse_definition(text, str(path))
+    except (LandingError, ValueError) as exc:  # DefinitionError is a ValueError
+        label_of = "the draft" if isinstance(exc, DefinitionError) else sample
+        print(f"mlops dataset init: {label_of}: {exc}", file=sys.stderr)
+        return 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    print(
+        f"wrote {path}: {len(definition.columns)} columns, label {label!r} ({definition.label.task}), "
+        f"id {definition.id or 'derived from the row content'}"
+    )
+    print(f"review it, then: mlops dataset check {name} FILE")
+    return 0
+
+
+def dataset_check(name: str, uri: str, settings: Settings) -> int:
+    """Validate a file against the definition; writes nothing."""
+    from flows.adapters.datasets import definition_path, derive, derived_function, load_definition
+    from flows.adapters.landing import LandingError
+    from flows.logic.contract import frame_problems
+    from flows.logic.definition import DefinitionError
+
+    try:
+        definition = load_definition(name, settings)
+    except DefinitionError as exc:
+        print(f"mlops dataset check: {exc}", file=sys.stderr)
+        return 2
+    try:
+        frame = read_file(uri, settings)
+    except LandingError as exc:
+        print(f"mlops dataset check: {exc}", file=sys.stderr)
+        return 1
+    problems = frame_problems(frame, definition)
+    if problems:
+        print(f"{uri} does not match dataset {name!r} ({len(problems)} problem(s)):", file=sys.stderr)
+        print("\n".join(f"- {p}" for p in problems), file=sys.stderr)
+        return 1
+    function = derived_function(definition, definition_path(name, settings).parent)
+    if function is not None:
+        try:
+            derived = derive(function, frame, definition)
+        except DefinitionError as exc:
+            print(f"mlops dataset check: {exc}", file=sys.stderr)
+            return 1
+        print(f"derived features: {', '.join(map(str, derived.columns))}")
+    print(f"{uri}: {len(frame)} rows match dataset {name!r} (nothing was written)")
+    return 0
 
 
 def services_up(settings: Settings) -> int:

@@ -21,6 +21,8 @@ class Settings(BaseSettings):
 
     # Local state of the embedded mode (SQLite, artifact folder, DVC remote folder, workspaces).
     home: Path = Field(default=Path(".mlops"))
+    # Dataset definitions: <datasets_dir>/<name>/dataset.yaml (`mlops dataset init` drafts one).
+    datasets_dir: Path = Field(default=Path("datasets"))
     # Where new batches land: a local folder or s3://bucket/prefix.
     landing_url: str = ""
     # Root of the versioned data: DVC remote under <root>/dvc, data catalog under <root>/catalog.

@@ -20,13 +20,25 @@ FEATURE_COLUMNS: tuple[str, ...] = (
 FEATURES_VERSION = "1"
 
 
+def loan_ratios(raw: pd.DataFrame) -> pd.DataFrame:
+    """The loan demo's derived features (its dataset.yaml names this function): burden ratios, log income."""
+    income = raw["annual_income"].astype("float64").to_numpy()
+    loan = raw["loan_amount"].astype("float64").to_numpy()
+    term = raw["term_months"].astype("float64").to_numpy()
+    return pd.DataFrame(
+        {
+            "loan_to_income": loan / income,
+            "payment_to_income": (loan / term) / (income / 12.0),
+            "log_income": np.log(income),
+        }
+    )
+
+
 def build_features(raw: pd.DataFrame) -> pd.DataFrame:
     """Model inputs (all float) from validated raw rows: ratios plus one-hot categories."""
     out = raw.loc[:, list(NUMERIC_COLUMNS)].astype("float64").reset_index(drop=True)
-    income = out["annual_income"]
-    out["loan_to_income"] = out["loan_amount"] / income
-    out["payment_to_income"] = (out["loan_amount"] / out["term_months"]) / (income / 12.0)
-    out["log_income"] = np.log(income)
+    for name, ratio in loan_ratios(raw).items():
+        out[name] = ratio.to_numpy()
     for column in CATEGORY_COLUMNS:
         values = raw[column.name].to_numpy()
         for value in column.categories:

@@ -11,20 +11,12 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from flows.logic.definition import DEFAULT_CANDIDATES
+from flows.logic.definition import DEFAULT_PARAMS as DEFINITION_DEFAULTS
 from flows.logic.features import FEATURE_COLUMNS, SPLIT_COLUMN
 from flows.logic.schema import LABEL_COLUMN
 
-DEFAULT_PARAMS: dict[str, Any] = {
-    "objective": "binary:logistic",
-    "eval_metric": "auc",
-    "tree_method": "hist",
-    "max_depth": 5,
-    "eta": 0.08,
-    "subsample": 0.9,
-    "colsample_bytree": 0.9,
-    "min_child_weight": 2.0,
-    "lambda": 1.0,
-}
+DEFAULT_PARAMS: dict[str, Any] = {"objective": "binary:logistic", "eval_metric": "auc", **DEFINITION_DEFAULTS}
 NUM_BOOST_ROUND = 400
 EARLY_STOPPING_ROUNDS = 30
 
@@ -49,16 +41,7 @@ def training_params(seed: int, overrides: dict[str, Any] | None = None, threads:
 
 
 # Hyperparameter candidates for a fan-out: the first is the default set, so one candidate = no search.
-CANDIDATE_OVERRIDES: tuple[dict[str, Any], ...] = (
-    {},
-    {"max_depth": 3, "eta": 0.1},
-    {"max_depth": 7, "eta": 0.05, "min_child_weight": 4.0},
-    {"max_depth": 4, "eta": 0.15, "subsample": 0.8},
-    {"max_depth": 6, "eta": 0.05, "colsample_bytree": 0.7},
-    {"max_depth": 5, "eta": 0.1, "lambda": 5.0},
-    {"max_depth": 8, "eta": 0.03, "min_child_weight": 8.0},
-    {"max_depth": 2, "eta": 0.2},
-)
+CANDIDATE_OVERRIDES = DEFAULT_CANDIDATES
 
 
 def candidate_overrides(count: int) -> list[dict[str, Any]]:

@@ -1,0 +1,371 @@
+"""A dataset definition (`datasets/<name>/dataset.yaml`): what a team declares instead of editing code.
+
+It names the columns and their rules, the id (or none: then one is derived from each row's content), the label
+and the task, the metric the gate compares, the split, XGBoost's parameters and an optional derived-feature
+function. The names follow the declarative tabular tools people know: AutoGluon's `label`, `problem_type`
+(here `task`), `positive_class`, `eval_metric` (here `metric`), `sample_weight` (`weight`) and `groups`
+(`split.group`); Ludwig's per-feature `type` and missing-value policy. Pure: text in, a checked definition
+(or every problem with it) out.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ColumnType = Literal["integer", "number", "category", "boolean", "text"]
+Task = Literal["binary", "multiclass", "regression"]
+Scalar = int | float | str | bool
+
+# Each task's metrics and whether the gate wants them higher (True) or lower (False).
+METRICS: dict[Task, dict[str, bool]] = {
+    "binary": {"roc_auc": True, "pr_auc": True, "log_loss": False, "accuracy": True, "f1": True},
+    "multiclass": {"log_loss": False, "accuracy": True, "macro_f1": True},
+    "regression": {"rmse": False, "mae": False, "r2": True},
+}
+DEFAULT_METRIC: dict[Task, str] = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
+# XGBoost parameters the task decides; a definition that sets them would train another task.
+TASK_PARAMS = ("objective", "num_class", "eval_metric")
+# What a definition trains with unless it says otherwise.
+DEFAULT_PARAMS: dict[str, Any] = {
+    "tree_method": "hist",
+    "max_depth": 5,
+    "eta": 0.08,
+    "subsample": 0.9,
+    "colsample_bytree": 0.9,
+    "min_child_weight": 2.0,
+    "lambda": 1.0,
+}
+# A candidate search's parameter sets, each over the params; the first is the params as they are.
+DEFAULT_CANDIDATES: tuple[dict[str, Any], ...] = (
+    {},
+    {"max_depth": 3, "eta": 0.1},
+    {"max_depth": 7, "eta": 0.05, "min_child_weight": 4.0},
+    {"max_depth": 4, "eta": 0.15, "subsample": 0.8},
+    {"max_depth": 6, "eta": 0.05, "colsample_bytree": 0.7},
+    {"max_depth": 5, "eta": 0.1, "lambda": 5.0},
+    {"max_depth": 8, "eta": 0.03, "min_child_weight": 8.0},
+    {"max_depth": 2, "eta": 0.2},
+)
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+class DefinitionError(ValueError):
+    """A dataset definition that cannot be used; `problems` says every reason, each on its own."""
+
+    def __init__(self, where: str, problems: list[str]) -> None:
+        self.where = where
+        self.problems = problems
+        super().__init__(
+            f"{where} is not a valid dataset definition:\n" + "\n".join(f"- {p}" for p in problems)
+        )
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnSpec(_Strict):
+    name: str = Field(min_length=1)
+    type: ColumnType
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    # Allowed values: required for a category; optional for the others.
+    values: list[Scalar] | None = None
+    description: str = ""
+
+    @property
+    def numeric(self) -> bool:
+        return self.type in ("integer", "number")
+
+
+class LabelSpec(_Strict):
+    column: str
+    task: Task
+    # Binary: the class whose probability the model gives (`Yes`, `True`, 1); multiclass: `classes`.
+    positive_class: Scalar | None = None
+    classes: list[Scalar] | None = None
+    # A row without its label: drop it (and say so) or refuse the batch.
+    missing: Literal["refuse", "drop"] = "refuse"
+
+
+class MetricSpec(_Strict):
+    name: str | None = None  # the task's default when absent
+    direction: Literal["maximize", "minimize"] | None = None  # follows from the metric
+    # How much better than the champion a new version must be, in the metric's own units.
+    margin: float = Field(default=0.0, ge=0.0)
+
+
+class SplitSpec(_Strict):
+    holdout: float = Field(default=0.2, gt=0.0, lt=1.0)
+    validation: float = Field(default=0.15, gt=0.0, lt=1.0)
+    seed: int = 42
+    # Rows that share a group value land in the same split; the column is never a feature.
+    group: str | None = None
+
+
+class TrainingSpec(_Strict):
+    params: dict[str, Any] = Field(default_factory=lambda: dict(DEFAULT_PARAMS))
+    rounds: int = Field(default=400, ge=1)
+    early_stopping: int = Field(default=30, ge=1)
+    # Parameter sets a candidate search tries, each over `params`; the first is `params` as they are.
+    candidates: list[dict[str, Any]] = Field(default_factory=lambda: [dict(c) for c in DEFAULT_CANDIDATES])
+
+
+class FeaturesSpec(_Strict):
+    # `package.module:function`, taking the raw rows and returning new columns (same rows).
+    derived: str | None = None
+    # A category value at scoring time that training never saw: refuse the rows, or treat it as missing.
+    unseen_categories: Literal["refuse", "missing"] = "refuse"
+
+
+class DatasetDefinition(_Strict):
+    name: str
+    description: str = ""
+    columns: list[ColumnSpec] = Field(min_length=1)
+    # The column that identifies a row, or null: a stable id is then derived from the row's content.
+    id: str | None
+    label: LabelSpec
+    metric: MetricSpec = Field(default_factory=MetricSpec)
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    features: FeaturesSpec = Field(default_factory=FeaturesSpec)
+    weight: str | None = None  # per-row training weight; never a feature
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, name: str) -> str:
+        if not _NAME.match(name):
+            raise ValueError(
+                f"must be lowercase letters, digits and dashes (e.g. loan-default), got {name!r}"
+            )
+        return name
+
+    def column(self, name: str) -> ColumnSpec:
+        return next(c for c in self.columns if c.name == name)
+
+    @property
+    def metric_name(self) -> str:
+        return self.metric.name or DEFAULT_METRIC[self.label.task]
+
+    @property
+    def maximize(self) -> bool:
+        """Whether a higher value of the gate's metric is better."""
+        return METRICS[self.label.task][self.metric_name]
+
+    @property
+    def class_names(self) -> list[Scalar]:
+        """The label's classes in model order: binary [negative, positive], multiclass as declared."""
+        if self.label.task == "regression":
+            return []
+        if self.label.task == "multiclass":
+            return list(self.label.classes or [])
+        label = self.column(self.label.column)
+        values = [False, True] if label.type == "boolean" else list(label.values or [])
+        return [v for v in values if v != self.positive_class] + [self.positive_class]
+
+    @property
+    def positive_class(self) -> Scalar:
+        """The binary label's positive class (declared, or True / 1 when the label is boolean / 0-1)."""
+        if self.label.positive_class is not None:
+            return self.label.positive_class
+        return True if self.column(self.label.column).type == "boolean" else 1
+
+    @property
+    def role_columns(self) -> set[str]:
+        """Columns that are never features: id, label, weight and split group."""
+        return {c for c in (self.id, self.label.column, self.weight, self.split.group) if c}
+
+    @property
+    def feature_columns(self) -> list[str]:
+        """The raw columns the model sees, in declared order."""
+        return [c.name for c in self.columns if c.name not in self.role_columns]
+
+
+def parse_definition(text: str, where: str) -> DatasetDefinition:
+    """The definition in `text` (YAML), or a DefinitionError listing every problem, each naming its key."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise DefinitionError(where, [f"not valid YAML: {exc}"]) from None
+    if not isinstance(data, dict):
+        raise DefinitionError(where, ["must be a YAML mapping (name, columns, id, label, ...)"])
+    if "id" not in data:
+        raise DefinitionError(
+            where,
+            ["id: name the column that identifies a row, or write `id: null` to derive one from content"],
+        )
+    try:
+        definition = DatasetDefinition.model_validate(data)
+    except ValidationError as exc:
+        raise DefinitionError(where, [_pydantic_problem(e) for e in exc.errors()]) from None
+    problems = definition_problems(definition)
+    if problems:
+        raise DefinitionError(where, problems)
+    return definition
+
+
+def _pydantic_problem(error: Any) -> str:
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]).lstrip(".")
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (a typo?)"
+    return f"{where or 'definition'}: {message}"
+
+
+def definition_problems(d: DatasetDefinition) -> list[str]:
+    """Every way the parts of a definition contradict each other; empty when they fit."""
+    problems: list[str] = []
+    names = [c.name for c in d.columns]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        problems.append(f"columns: {', '.join(map(repr, repeated))} declared more than once")
+    for i, column in enumerate(d.columns):
+        problems += [f"columns[{i}] ({column.name!r}): {p}" for p in _column_problems(column)]
+    declared = set(names)
+    for role, column_name in (
+        ("id", d.id),
+        ("label.column", d.label.column),
+        ("weight", d.weight),
+        ("split.group", d.split.group),
+    ):
+        if column_name is not None and column_name not in declared:
+            problems.append(f"{role}: {column_name!r} is not among the columns ({', '.join(names)})")
+    if problems:
+        return problems
+    roles = [(r, c) for r, c in (("id", d.id), ("weight", d.weight), ("split.group", d.split.group)) if c]
+    for role, column_name in roles:
+        if column_name == d.label.column:
+            problems.append(f"{role}: {column_name!r} is the label; a label cannot also be the {role}")
+    if d.id is not None and d.column(d.id).nullable:
+        problems.append(f"id: {d.id!r} is nullable; every row needs its id")
+    if d.weight is not None and not d.column(d.weight).numeric:
+        problems.append(f"weight: {d.weight!r} must be an integer or number column")
+    problems += _label_problems(d)
+    problems += _metric_problems(d)
+    if d.split.holdout + d.split.validation >= 1.0:
+        problems.append(
+            f"split: holdout {d.split.holdout:g} + validation {d.split.validation:g} leave no rows to "
+            "train on (their sum must be below 1)"
+        )
+    if d.training.early_stopping >= d.training.rounds:
+        problems.append(
+            f"training.early_stopping ({d.training.early_stopping}) must be below training.rounds "
+            f"({d.training.rounds})"
+        )
+    for where, params in [("training.params", d.training.params)] + [
+        (f"training.candidates[{i}]", c) for i, c in enumerate(d.training.candidates)
+    ]:
+        fixed = sorted(set(params) & set(TASK_PARAMS))
+        if fixed:
+            problems.append(
+                f"{where}: {', '.join(fixed)} follow from label.task ({d.label.task}); remove them"
+            )
+    if not d.training.candidates:
+        problems.append("training.candidates: give at least one parameter set ({} is `params` as they are)")
+    texts = [c.name for c in d.columns if c.type == "text" and c.name not in d.role_columns]
+    if texts:
+        problems.append(
+            f"columns {', '.join(map(repr, texts))}: free text cannot be a feature; declare it a category "
+            "with its values, or remove it from the data"
+        )
+    if not d.feature_columns:
+        problems.append(
+            "columns: no column is left as a feature once id, label, weight and group are set aside"
+        )
+    if d.features.derived is not None and not _IMPORT_PATH.match(d.features.derived):
+        problems.append(
+            f"features.derived: {d.features.derived!r} is not an import path of the form "
+            "package.module:function"
+        )
+    return problems
+
+
+def _column_problems(c: ColumnSpec) -> list[str]:
+    problems: list[str] = []
+    if (c.min is not None or c.max is not None) and not c.numeric:
+        problems.append(f"min/max only apply to integer and number columns, not {c.type}")
+    for bound in (c.min, c.max):
+        if bound is not None and not math.isfinite(bound):
+            problems.append(f"min/max must be finite numbers, got {bound}")
+    if c.min is not None and c.max is not None and c.min > c.max:
+        problems.append(f"min {c.min:g} is above max {c.max:g}")
+    if c.type == "category" and not c.values:
+        problems.append("a category needs its list of values (values: [...]), and the list cannot be empty")
+    if c.values is not None and c.type != "category" and not c.values:
+        problems.append("values: the list of allowed values is empty")
+    if c.values:
+        if len({repr(v) for v in c.values}) < len(c.values):
+            problems.append("values: a value is listed twice")
+        if c.type == "boolean":
+            problems.append("values: a boolean column's values are true and false; remove the list")
+        elif c.numeric and not all(isinstance(v, int | float) and not isinstance(v, bool) for v in c.values):
+            problems.append(f"values: an {c.type} column's values must be numbers")
+        elif c.type == "integer" and not all(float(v).is_integer() for v in c.values):
+            problems.append("values: an integer column's values must be whole numbers")
+        elif c.type in ("category", "text") and not all(isinstance(v, str) for v in c.values):
+            problems.append(
+                f"values: a {c.type} column's values are text; quote them ('1', 'Yes': YAML reads an "
+                "unquoted Yes/No as a boolean)"
+            )
+    return problems
+
+
+def _label_problems(d: DatasetDefinition) -> list[str]:
+    label, column = d.label, d.column(d.label.column)
+    where = f"label ({column.name!r}, {label.task})"
+    if column.nullable and label.missing == "refuse":
+        return [
+            f"{where}: the column is nullable but label.missing is 'refuse'; choose 'drop' or not nullable"
+        ]
+    if label.task == "regression":
+        if not column.numeric:
+            return [f"{where}: a regression label must be an integer or number column, not {column.type}"]
+        if label.positive_class is not None or label.classes is not None:
+            return [f"{where}: positive_class and classes are for classification labels"]
+        return []
+    values: list[Scalar] | None = [False, True] if column.type == "boolean" else column.values
+    if label.task == "binary":
+        if label.classes is not None:
+            return [f"{where}: classes is for multiclass; a binary label names its positive_class"]
+        if values is None or len(values) != 2:
+            return [f"{where}: declare the label's two values (values: [...]) on its column"]
+        if label.positive_class is None:
+            if column.type == "boolean" or sorted(map(repr, values)) == ["0", "1"]:
+                return []
+            return [f"{where}: name the positive class, one of {', '.join(map(repr, values))}"]
+        if repr(label.positive_class) not in map(repr, values):
+            hint = ""
+            if isinstance(label.positive_class, bool) and all(isinstance(v, str) for v in values):
+                hint = " (YAML reads an unquoted Yes/No/True/False as a boolean: quote it)"
+            return [
+                f"{where}: positive_class {label.positive_class!r} is not one of the label's values "
+                f"({', '.join(map(repr, values))}){hint}"
+            ]
+        return []
+    if label.positive_class is not None:
+        return [f"{where}: positive_class is for binary labels; a multiclass label lists its classes"]
+    if not label.classes or len(label.classes) < 3:
+        return [f"{where}: list the classes (label.classes), at least three; two classes are a binary task"]
+    if values is not None and {repr(v) for v in label.classes} != {repr(v) for v in values}:
+        return [f"{where}: label.classes and the column's values differ"]
+    return []
+
+
+def _metric_problems(d: DatasetDefinition) -> list[str]:
+    allowed = METRICS[d.label.task]
+    if d.metric_name not in allowed:
+        return [
+            f"metric.name: {d.metric_name!r} does not fit a {d.label.task} task; "
+            f"use one of {', '.join(allowed)}"
+        ]
+    natural = "maximize" if allowed[d.metric_name] else "minimize"
+    if d.metric.direction is not None and d.metric.direction != natural:
+        return [f"metric.direction: {d.metric_name} is always {natural}d; remove metric.direction or fix it"]
+    return []

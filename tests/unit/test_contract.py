@@ -1,0 +1,109 @@
+"""The pandera schema built from a definition: the loan demo's batches pass, and each broken rule is one
+sentence that names the column (quoted) and gives a count and an example."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flows.logic.contract import build_schema, frame_problems, quoted
+from flows.logic.definition import DatasetDefinition, parse_definition
+from flows.logic.demo import generate_batch
+from flows.logic.validation import find_problems
+
+LOAN = Path(__file__).resolve().parents[2] / "datasets" / "loan-default" / "dataset.yaml"
+
+
+@pytest.fixture(scope="module")
+def loan() -> DatasetDefinition:
+    return parse_definition(LOAN.read_text(), str(LOAN))
+
+
+@pytest.fixture
+def batch() -> pd.DataFrame:
+    return generate_batch(1, 200)
+
+
+def test_demo_batches_are_valid(loan: DatasetDefinition) -> None:
+    for number in (1, 2, 3):
+        assert frame_problems(generate_batch(number, 500), loan) == []
+
+
+def test_the_schema_is_strict_and_knows_every_column(loan: DatasetDefinition) -> None:
+    schema = build_schema(loan)
+    assert list(schema.columns) == [c.name for c in loan.columns]
+    assert schema.strict is True and schema.columns["application_id"].unique
+    assert "defaulted" not in build_schema(loan, label_required=False).columns
+
+
+def test_names_are_quoted_so_surrounding_spaces_show(loan: DatasetDefinition, batch: pd.DataFrame) -> None:
+    renamed = batch.rename(columns={"age": "age "})
+    assert frame_problems(renamed, loan) == ["missing columns: 'age'", "unexpected columns: 'age '"]
+
+
+def test_a_long_list_of_names_is_cut_at_twenty_with_a_count() -> None:
+    assert quoted([f"c{i}" for i in range(25)]).endswith("'c19' and 5 more")
+    assert quoted(["a", "b"]) == "'a', 'b'"
+
+
+def test_duplicated_columns_and_an_empty_batch(loan: DatasetDefinition, batch: pd.DataFrame) -> None:
+    doubled = pd.concat([batch, batch[["age"]]], axis=1)
+    assert frame_problems(doubled, loan) == ["duplicated columns: 'age'"]
+    assert frame_problems(batch.iloc[0:0], loan) == ["batch is empty (no rows)"]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        (
+            "annual_income",
+            "lots",
+            "column 'annual_income' must be numeric: 1 value(s) are not numbers (e.g. 'lots')",
+        ),
+        ("annual_income", np.inf, "column 'annual_income' has 1 infinite or overflowing value(s)"),
+        ("annual_income", 1e300, "column 'annual_income' has 1 value(s) outside [1, 1e+08] (e.g. 1e+300)"),
+        ("age", str(10**30), "column 'age' has 1 value(s) outside [18, 100] (e.g. 1e+30)"),
+        ("credit_score", 700.5, "column 'credit_score' must hold whole numbers: 1 value(s) have a fraction"),
+        ("loan_amount", None, "column 'loan_amount' has 1 null value(s)"),
+        (
+            "home_ownership",
+            "CASTLE",
+            "column 'home_ownership' has 1 value(s) not among its values (e.g. 'CASTLE')",
+        ),
+        ("defaulted", 2, "label 'defaulted' has 1 value(s) not among its values (e.g. 2"),
+    ],
+)
+def test_each_broken_rule_is_one_sentence(
+    loan: DatasetDefinition, batch: pd.DataFrame, column: str, value: Any, expected: str
+) -> None:
+    bad = batch.astype({column: object})
+    bad.loc[3, column] = value
+    found = frame_problems(bad, loan)
+    assert len(found) == 1 and found[0].startswith(expected), found
+    assert find_problems(bad), "the hand-written rules the pipeline still uses refuse it too"
+
+
+def test_duplicate_ids_are_counted_with_an_example(loan: DatasetDefinition, batch: pd.DataFrame) -> None:
+    bad = batch.copy()
+    repeated = int(bad["application_id"].iloc[4])
+    bad["application_id"] = bad["application_id"].where(bad.index != 5, repeated)
+    assert frame_problems(bad, loan) == [f"1 duplicate 'application_id' value(s) (e.g. {repeated})"]
+
+
+def test_every_problem_is_reported_at_once_in_column_order(
+    loan: DatasetDefinition, batch: pd.DataFrame
+) -> None:
+    bad = batch.astype({"age": object, "purpose": object})
+    bad.loc[1, "purpose"] = "yacht"
+    bad.loc[2, "age"] = "old"
+    found = frame_problems(bad, loan)
+    assert [p.split("'")[1] for p in found] == ["age", "purpose"]
+
+
+def test_a_label_may_be_absent_for_scoring(loan: DatasetDefinition, batch: pd.DataFrame) -> None:
+    assert frame_problems(batch.drop(columns=["defaulted"]), loan, label_required=False) == []
+    assert frame_problems(batch.drop(columns=["defaulted"]), loan) == ["missing columns: 'defaulted'"]
