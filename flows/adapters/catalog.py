@@ -5,6 +5,10 @@ A record is written only after its data is pushed, so a record always points at 
 
 from __future__ import annotations
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from flows.adapters.objectstore import open_fs, read_json, write_json
 from flows.contracts import DatasetVersion, RawVersion
 from flows.settings import Settings
@@ -29,6 +33,23 @@ class Catalog:
 
     def record_raw(self, version: RawVersion) -> None:
         write_json(self.fs, self._raw_path(version.batch_number), version.model_dump())
+
+    def _ids_path(self, batch_number: int) -> str:
+        return f"{self.root}/raw/batch_{batch_number:06d}.ids.parquet"
+
+    def record_ids(self, batch_number: int, ids: np.ndarray) -> None:
+        """A batch's id index, beside its record; written before the record, so a record has its index."""
+        self.fs.makedirs(f"{self.root}/raw", exist_ok=True)
+        with self.fs.open(self._ids_path(batch_number), "wb") as handle:
+            pq.write_table(pa.table({"id": ids}), handle)
+
+    def ids(self, batch_number: int) -> np.ndarray | None:
+        """A batch's sorted id index, or None for a batch ingested before indexes were kept."""
+        path = self._ids_path(batch_number)
+        if not self.fs.exists(path):
+            return None
+        with self.fs.open(path, "rb") as handle:
+            return np.asarray(pq.read_table(handle).column("id").to_numpy())
 
     def dataset(self, key: str) -> DatasetVersion | None:
         path = f"{self.root}/datasets/{key}.json"

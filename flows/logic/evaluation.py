@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
@@ -66,6 +67,14 @@ def promotion_gate(
         return GateDecision(True, f"{reason} (margin {margin:g})", new.roc_auc, champion.roc_auc, margin)
     reason = f"ROC AUC {new.roc_auc:.4f} vs champion {champion.roc_auc:.4f} ({gain:+.4f})"
     return GateDecision(False, f"{reason} is below margin {margin:g}", new.roc_auc, champion.roc_auc, margin)
+
+
+def rerun_decision(decision: GateDecision, first_tags: Mapping[str, str]) -> GateDecision:
+    """The decision of a re-run on a version evaluated before: never a promotion. Its first decision stands
+    (the one `mlops promote` trusts); a re-run that moved the champion would rewrite history."""
+    first = f"{first_tags.get(GATE_DECISION_TAG, '?')}: {first_tags.get('gate.reason', '')}"
+    reason = f"re-run of a version evaluated before (its decision stands: {first}); now {decision.reason}"
+    return replace(decision, promote=False, reason=reason)
 
 
 def champion_moved(evaluated_against: str | None, current: str | None) -> str | None:

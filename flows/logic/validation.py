@@ -170,3 +170,37 @@ def conform(df: pd.DataFrame, label_required: bool = True) -> pd.DataFrame:
         else:
             out[column.name] = pd.to_numeric(values).astype("int64")
     return out
+
+
+def sorted_ids(ids: pd.Series) -> np.ndarray:
+    """A batch's id index: its ids, sorted and unique (what later batches are checked against)."""
+    return np.unique(ids.to_numpy())
+
+
+def reused_id_problems(ids: pd.Series, earlier: dict[int, np.ndarray]) -> list[str]:
+    """Ids of this batch that an earlier batch already used, per batch, with a count and an example.
+
+    Each earlier batch's index is sorted, so the check is a binary search of this batch's ids in each: it
+    reads only the earlier batches' id indexes, never their rows.
+    """
+    values = ids.to_numpy()
+    problems = []
+    for batch, index in sorted(earlier.items()):
+        if len(index) == 0:
+            continue
+        positions = np.minimum(np.searchsorted(index, values), len(index) - 1)
+        used = index[positions] == values
+        if used.any():
+            problems.append(
+                f"{int(used.sum())} {ID_COLUMN} value(s) were already used by batch {batch} "
+                f"(e.g. {values[used][0]}): ids are never reused across batches; land only new rows"
+            )
+    return problems
+
+
+def identical_file_problem(source_md5: str, earlier: dict[int, str]) -> str | None:
+    """A landing file byte-identical to an earlier batch's (a copy, or a symlink to it)."""
+    same = sorted(batch for batch, md5 in earlier.items() if md5 == source_md5)
+    if not same:
+        return None
+    return f"the file is byte-identical to the one batch {same[0]} was ingested from (md5 {source_md5})"

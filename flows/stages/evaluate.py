@@ -8,7 +8,13 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from flows.contracts import DatasetVersion, EvaluationResult, TrainResult
-from flows.logic.evaluation import comparison_markdown, holdout_metrics, promotion_gate
+from flows.logic.evaluation import (
+    GATE_DECISION_TAG,
+    comparison_markdown,
+    holdout_metrics,
+    promotion_gate,
+    rerun_decision,
+)
 from flows.logic.training import split_rows
 from flows.settings import get_settings
 from flows.stages.runner import publish
@@ -36,9 +42,15 @@ def evaluate(trained: TrainResult, dataset: DatasetVersion, batch_number: int) -
         champion_metrics = holdout_metrics(labels, model.probabilities(current, holdout, settings))
     already = current is not None and str(current.version) == trained.model_version
     decision = promotion_gate(new, champion_metrics, settings.promotion_margin, already)
-    result = model.record_evaluation(
-        new_version, new, current, champion_metrics, decision, settings, record_gate=not already
-    )
+    first = GATE_DECISION_TAG not in (new_version.tags or {})
+    if first:
+        result = model.record_evaluation(new_version, new, current, champion_metrics, decision, settings)
+    else:
+        if trained.reused:  # a re-run: it records the comparison and changes nothing
+            decision = rerun_decision(decision, new_version.tags or {})
+        result = model.record_reevaluation(
+            new_version, new, current, champion_metrics, decision, batch_number, settings
+        )
     create_markdown_artifact(
         markdown=comparison_markdown(
             batch_number,

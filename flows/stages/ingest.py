@@ -1,10 +1,16 @@
-"""Ingest: validate landing batch N, then version it with DVC. Nothing is written for a bad batch."""
+"""Ingest: validate landing batch N, then version it with DVC. Nothing is written for a bad batch.
+
+Across batches: a file byte-identical to an earlier batch's, or rows whose ids an earlier batch used, are
+refused here, before anything is written (checked against each batch's id index, never its rows).
+"""
 
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
 from flows.contracts import BatchNumber, IngestResult, RawVersion
+from flows.logic.schema import ID_COLUMN
+from flows.logic.validation import sorted_ids
 from flows.settings import get_settings
 from flows.stages.runner import publish
 from flows.stages.workspace import stage_workspace
@@ -28,8 +34,11 @@ def ingest(batch_number: BatchNumber) -> IngestResult:
             f"but {landing.uri} now has md5 {landing.md5}: batches are immutable, "
             "land changed data as a new batch"
         )
+    data.check_new_file(batch_number, landing.md5, ingested)
     frame = data.validate(batch_number, landing.frame)
     with stage_workspace("ingest", settings) as workspace:
+        earlier, built = data.earlier_ids(batch_number, ingested, workspace, settings)
+        data.check_new_rows(batch_number, frame, earlier)
         file = data.version_frame(frame, data.raw_file(batch_number), workspace, settings)
     version = RawVersion(
         batch_number=batch_number,
@@ -38,7 +47,8 @@ def ingest(batch_number: BatchNumber) -> IngestResult:
         source_uri=landing.uri,
         source_md5=landing.md5,
     )
-    data.record_raw(version, settings)
+    indexes = {n: earlier[n] for n in built} | {batch_number: sorted_ids(frame[ID_COLUMN])}
+    data.record_raw(version, indexes, settings)
     return publish(_result(batch_number, {**ingested, batch_number: version}, reused=False), settings)
 
 

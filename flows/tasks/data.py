@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -15,7 +16,16 @@ from flows.adapters.objectstore import open_fs, write_json
 from flows.adapters.parquet import read_parquet, write_parquet
 from flows.contracts import DatasetVersion, FileVersion, RawVersion, ScoringResult
 from flows.logic.features import SPLIT_COLUMN
-from flows.logic.validation import BatchRejected, check_batch_order, conform, find_problems
+from flows.logic.schema import ID_COLUMN
+from flows.logic.validation import (
+    BatchRejected,
+    check_batch_order,
+    conform,
+    find_problems,
+    identical_file_problem,
+    reused_id_problems,
+    sorted_ids,
+)
 from flows.settings import Settings
 from flows.tasks.retry import IO_RETRIES
 
@@ -83,8 +93,51 @@ def fetch_frame(
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
-def record_raw(version: RawVersion, settings: Settings) -> None:
-    Catalog(settings).record_raw(version)
+def earlier_ids(
+    batch_number: int, ingested: dict[int, RawVersion], workspace: Path, settings: Settings
+) -> tuple[dict[int, np.ndarray], list[int]]:
+    """The id index of every other ingested batch, and which of them had none yet (batches ingested before
+    indexes were kept: their index is built once from their data, and kept when this ingest succeeds)."""
+    catalog = Catalog(settings)
+    indexes: dict[int, np.ndarray] = {}
+    built: list[int] = []
+    for number, version in sorted(ingested.items()):
+        if number == batch_number:
+            continue
+        index = catalog.ids(number)
+        if index is None:
+            path = DvcStore(workspace, settings).pull(version.file, raw_file(number))
+            index = sorted_ids(read_parquet(path)[ID_COLUMN])
+            built.append(number)
+        indexes[number] = index
+    return indexes, built
+
+
+@task(cache_policy=NO_CACHE)
+def check_new_rows(batch_number: int, frame: pd.DataFrame, earlier: dict[int, np.ndarray]) -> None:
+    """Refuse a batch that reuses ids of earlier batches: it would be versioned, then wedge every prepare."""
+    problems = reused_id_problems(frame[ID_COLUMN], earlier)
+    if problems:
+        raise BatchRejected(batch_number, problems)
+
+
+@task(cache_policy=NO_CACHE)
+def check_new_file(batch_number: int, source_md5: str, ingested: dict[int, RawVersion]) -> None:
+    """Refuse a landing file that is byte for byte an earlier batch's (a copy, or a symlink to it)."""
+    problem = identical_file_problem(
+        source_md5, {n: v.source_md5 for n, v in ingested.items() if n != batch_number}
+    )
+    if problem:
+        raise BatchRejected(batch_number, [problem])
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def record_raw(version: RawVersion, indexes: dict[int, np.ndarray], settings: Settings) -> None:
+    """The batch's record, after its id index (and any earlier batch's index that was built for it)."""
+    catalog = Catalog(settings)
+    for number, index in indexes.items():
+        catalog.record_ids(number, index)
+    catalog.record_raw(version)
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)

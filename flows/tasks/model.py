@@ -195,29 +195,16 @@ def record_evaluation(
     champion_metrics: Metrics | None,
     decision: GateDecision,
     settings: Settings,
-    record_gate: bool = True,
 ) -> EvaluationResult:
-    """The comparison, on the new version's run and as version tags.
-
-    `record_gate` False keeps the version's gate tags: re-evaluating the current champion must not replace
-    the decision that made it champion (and that `mlops promote` checks) with "already the champion".
-    """
+    """The first evaluation of a version: the comparison on its training run and as version tags, the
+    decision `mlops promote` checks. Any later evaluation is `record_reevaluation`'s."""
     client = connect(settings)
     metrics = new.as_dict("holdout_")
     if champion_metrics is not None:
         metrics |= champion_metrics.as_dict("champion_holdout_")
     assert version.run_id is not None
     client.log_batch(version.run_id, metrics=[Metric(k, v, 0, 0) for k, v in metrics.items()])
-    if not record_gate:
-        return _evaluation_result(version, new, champion_version, champion_metrics, decision)
-    tags = {
-        GATE_DECISION_TAG: GATE_PROMOTE if decision.promote else GATE_KEEP,
-        "gate.reason": decision.reason,
-        "gate.margin": str(decision.margin),
-        "gate.champion_version": str(champion_version.version) if champion_version else "",
-        "holdout.roc_auc": f"{new.roc_auc:.6f}",
-    }
-    for key, value in tags.items():
+    for key, value in _gate_tags(new, champion_version, decision).items():
         client.set_model_version_tag(version.name, version.version, key, value)
         client.set_tag(version.run_id, key, value)
     return _evaluation_result(version, new, champion_version, champion_metrics, decision)
@@ -239,6 +226,45 @@ def _evaluation_result(
         promote=decision.promote,
         reason=decision.reason,
     )
+
+
+EVALUATION_OF_TAG = "mlops.evaluation_of"
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def record_reevaluation(
+    version: ModelVersion,
+    new: Metrics,
+    champion_version: ModelVersion | None,
+    champion_metrics: Metrics | None,
+    decision: GateDecision,
+    batch_number: int,
+    settings: Settings,
+) -> EvaluationResult:
+    """A repeated evaluation as a record of its own: an evaluation run in the experiment, tagged with the
+    version it evaluated. The version and its training run keep the tags and metrics of their first
+    evaluation, the decision `mlops promote` trusts: history is only ever added to."""
+    connect(settings)
+    metrics = new.as_dict("holdout_")
+    if champion_metrics is not None:
+        metrics |= champion_metrics.as_dict("champion_holdout_")
+    tags = _gate_tags(new, champion_version, decision) | {
+        EVALUATION_OF_TAG: f"{version.name}/{version.version}",
+        "mlops.batch_number": str(batch_number),
+    }
+    with mlflow.start_run(run_name=f"evaluation-v{version.version}-batch-{batch_number}", tags=tags):
+        mlflow.log_metrics(metrics)
+    return _evaluation_result(version, new, champion_version, champion_metrics, decision)
+
+
+def _gate_tags(new: Metrics, champion_version: ModelVersion | None, decision: GateDecision) -> dict[str, str]:
+    return {
+        GATE_DECISION_TAG: GATE_PROMOTE if decision.promote else GATE_KEEP,
+        "gate.reason": decision.reason,
+        "gate.margin": str(decision.margin),
+        "gate.champion_version": str(champion_version.version) if champion_version else "",
+        "holdout.roc_auc": f"{new.roc_auc:.6f}",
+    }
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)

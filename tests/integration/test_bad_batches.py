@@ -298,3 +298,27 @@ def test_a_changed_landing_file_for_an_ingested_batch_is_refused(after_batch_1: 
         assert_rejected_without_trace(after_batch_1, lambda: training_pipeline(1), "batches are immutable")
     finally:
         land_frame(after_batch_1, 1, generate_batch(1, GOOD_ROWS))
+
+
+def test_rows_with_ids_of_an_earlier_batch_are_refused_at_ingest_and_the_next_good_batch_trains(
+    platform: Platform,
+) -> None:
+    """The wedge: batch 2 reusing batch 1's ids used to be versioned by ingest, then fail every prepare, and
+    no corrected batch could land after it. Now ingest refuses it and writes nothing."""
+    first = generate_batch(1, GOOD_ROWS)
+    land_frame(platform, 1, first)
+    training_pipeline(1)
+    reused = generate_batch(2, GOOD_ROWS)
+    reused.loc[:9, "application_id"] = first["application_id"].iloc[:10].to_numpy()
+    land_frame(platform, 2, reused)
+    message = (
+        f"10 application_id value(s) were already used by batch 1 (e.g. {first['application_id'].iloc[0]})"
+    )
+    assert_rejected_without_trace(platform, lambda: training_pipeline(2), message)
+
+    land_bytes(platform, "batch_2.csv", csv_bytes(first))  # a copy of batch 1's file
+    assert_rejected_without_trace(platform, lambda: training_pipeline(2), "byte-identical to the one batch 1")
+
+    land_frame(platform, 2, generate_batch(2, GOOD_ROWS))  # the corrected batch 2
+    summary = training_pipeline(2)
+    assert summary.rows == 2 * GOOD_ROWS and summary.model_version == "2"

@@ -23,6 +23,7 @@ from flows.logic.lineage import missing_lineage
 from flows.logic.validation import conform
 from flows.stages.evaluate import artifact_key
 from flows.stages.promote import promote
+from flows.tasks.model import EVALUATION_OF_TAG
 from flows.training_flow import training_pipeline
 from tests.integration.conftest import DATA_BUCKET, Platform
 from tests.integration.helpers import land_frame, registry_state, remote_objects
@@ -155,11 +156,14 @@ def test_evaluation_is_a_prefect_artifact(three_batches: tuple[Platform, list[Pi
     assert "| roc_auc |" in str(artifacts[0].data)
 
 
-def run_count(platform: Platform) -> int:
+def runs_by_kind(platform: Platform) -> tuple[set[str], set[str]]:
+    """The experiment's training runs and evaluation runs (re-evaluations, each a record of its own)."""
     client = MlflowClient(platform.tracking_uri)
     experiment = client.get_experiment_by_name(platform.settings.experiment_name)
     assert experiment is not None
-    return len(client.search_runs([experiment.experiment_id]))
+    runs = client.search_runs([experiment.experiment_id])
+    evaluations = {r.info.run_id for r in runs if EVALUATION_OF_TAG in r.data.tags}
+    return {r.info.run_id for r in runs} - evaluations, evaluations
 
 
 def test_rerun_with_unchanged_inputs_recomputes_nothing(
@@ -167,10 +171,14 @@ def test_rerun_with_unchanged_inputs_recomputes_nothing(
 ) -> None:
     platform, summaries = three_batches
     objects_before, registry_before = remote_objects(platform), registry_state(platform)
-    runs_before = run_count(platform)
+    trainings_before, evaluations_before = runs_by_kind(platform)
     again = training_pipeline(3)
     assert again.reused
     assert (again.dataset_md5, again.model_version) == (summaries[2].dataset_md5, summaries[2].model_version)
     assert remote_objects(platform) == objects_before
     assert registry_state(platform) == registry_before
-    assert run_count(platform) == runs_before
+    trainings, evaluations = runs_by_kind(platform)
+    assert trainings == trainings_before, "a re-run trained again"
+    [added] = evaluations - evaluations_before  # the repeated evaluation is a record of its own
+    tags = MlflowClient(platform.tracking_uri).get_run(added).data.tags
+    assert tags[EVALUATION_OF_TAG] == f"{platform.settings.model_name}/{again.model_version}"

@@ -8,7 +8,15 @@ import pytest
 
 from flows.logic.demo import generate_batch
 from flows.logic.schema import COLUMN_NAMES, MAX_BATCH_NUMBER
-from flows.logic.validation import BatchRejected, check_batch_order, conform, find_problems
+from flows.logic.validation import (
+    BatchRejected,
+    check_batch_order,
+    conform,
+    find_problems,
+    identical_file_problem,
+    reused_id_problems,
+    sorted_ids,
+)
 
 
 @pytest.fixture
@@ -181,3 +189,27 @@ def test_conform_orders_columns_and_does_not_mutate(batch: pd.DataFrame) -> None
     assert tuple(out.columns) == COLUMN_NAMES
     assert out["age"].dtype == np.int64
     pd.testing.assert_frame_equal(shuffled, before)
+
+
+def test_ids_used_by_an_earlier_batch_are_counted_per_batch_with_an_example() -> None:
+    earlier = {1: sorted_ids(pd.Series([5, 1, 3])), 2: sorted_ids(pd.Series([10, 20]))}
+    assert reused_id_problems(pd.Series([2, 4, 6]), earlier) == []
+    problems = reused_id_problems(pd.Series([7, 3, 20, 1]), earlier)
+    assert problems == [
+        "2 application_id value(s) were already used by batch 1 (e.g. 3): ids are never reused across "
+        "batches; land only new rows",
+        "1 application_id value(s) were already used by batch 2 (e.g. 20): ids are never reused across "
+        "batches; land only new rows",
+    ]
+    assert reused_id_problems(pd.Series([99]), {1: sorted_ids(pd.Series([], dtype="int64"))}) == []
+
+
+def test_an_id_index_is_sorted_and_unique() -> None:
+    assert sorted_ids(pd.Series([3, 1, 3, 2])).tolist() == [1, 2, 3]
+
+
+def test_a_file_identical_to_an_earlier_batch_is_named() -> None:
+    assert identical_file_problem("abc", {1: "xyz"}) is None
+    assert identical_file_problem("abc", {2: "abc", 1: "abc"}) == (
+        "the file is byte-identical to the one batch 1 was ingested from (md5 abc)"
+    )
