@@ -17,8 +17,10 @@ export PATH := $(BIN):$(PATH)
 UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 RUN := $(UV) run --frozen
 
-# Embedded runs keep Prefect's history next to the rest of the local state, so the UI shows it.
-export PREFECT_HOME ?= $(CURDIR)/.mlops/prefect
+# The local state (MLOPS_HOME, default .mlops). Embedded runs keep Prefect's history in it, so the UI shows
+# it (`mlops run` and the seed form set the same default themselves: flows/settings.py).
+STATE := $(abspath $(or $(MLOPS_HOME),.mlops))
+export PREFECT_HOME ?= $(STATE)/prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 export DVC_NO_ANALYTICS ?= 1
@@ -103,7 +105,7 @@ format: venv ## apply ruff's fixes and formatting
 bench: venv tools ## benchmarks as ratios against same-run baselines -> bench/results/ (BENCH_5M=1 adds 5M rows)
 	$(RUN) python -m bench
 
-SERVICES_ENV := $(CURDIR)/.mlops/services/env.sh
+SERVICES_ENV := $(STATE)/services/env.sh
 WITH_SERVICES = set -a && source $(SERVICES_ENV) && set +a &&
 BATCH ?= 1
 CANDIDATES ?= 1
@@ -111,14 +113,14 @@ CANDIDATES ?= 1
 .PHONY: up
 up: venv tools ## start local services: Prefect :4200, MLflow :5000, MinIO :9000, a process worker
 	$(RUN) mlops up
-	@echo local > .mlops/target
+	@echo local > $(STATE)/target
 
 .PHONY: down
 down: ## stop exactly what `make up` started
 	@if [ -d .venv ]; then $(RUN) mlops down; fi
 
 # Where deploy-flows registers: the platform brought up last (`make up`: local, `make deploy`: cluster).
-TARGET ?= $(shell cat .mlops/target 2>/dev/null || echo local)
+TARGET ?= $(shell cat $(STATE)/target 2>/dev/null || echo local)
 K8S_WORK_POOL ?= mlops-kubernetes
 
 .PHONY: deploy-flows
@@ -150,7 +152,12 @@ ui-prefect: venv ## Prefect UI on the embedded runs: http://127.0.0.1:4200
 
 .PHONY: ui-mlflow
 ui-mlflow: venv ## MLflow UI on the embedded runs: http://127.0.0.1:5000
-	$(RUN) mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.mlops/mlflow.db --host 127.0.0.1 --port 5000
+	$(RUN) mlflow ui --backend-store-uri sqlite:///$(STATE)/mlflow.db --host 127.0.0.1 --port 5000
+
+.PHONY: shell
+shell: venv ## a shell with prefect, mlflow and mlops on PATH (pointed at the local services when they are up)
+	@bash --rcfile <(printf '%s\n' '[ -f ~/.bashrc ] && source ~/.bashrc' 'source .venv/bin/activate' \
+	  '[ -f $(SERVICES_ENV) ] && { set -a; source $(SERVICES_ENV); set +a; }' 'PS1="(mlops) $$PS1"') -i
 
 .PHONY: clean
 clean: ## forget the embedded state (.mlops): data, runs, models

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flows.settings import Settings, get_settings
+from flows.settings import Settings, get_settings, use_embedded_prefect
 
 if TYPE_CHECKING:  # the pipeline imports Prefect, MLflow and XGBoost: load them only when needed
     import pandas as pd
@@ -82,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = get_settings()
     try:
         if args.command == "run":
+            use_embedded_prefect(settings)
             return run_batches(args.batches, None if args.no_demo else args.demo_rows, settings)
         if args.command == "generate":
             from flows.adapters.landing import missing_batches
@@ -142,6 +143,10 @@ def run_batches(batches: Sequence[int], demo_rows: int | None, settings: Setting
     from flows.training_flow import training_pipeline
 
     if demo_rows is not None:
+        problem = demo_rows_problem(batches, demo_rows, settings)
+        if problem:
+            print(f"mlops run: {problem}", file=sys.stderr)
+            return 2
         for batch in missing_batches(batches, settings):
             uri = land_demo_batch(batch, demo_rows, 0.0, "csv", settings)
             print(f"landed demo batch {batch} ({demo_rows} rows) at {uri}", flush=True)
@@ -156,6 +161,26 @@ def run_batches(batches: Sequence[int], demo_rows: int | None, settings: Setting
             return 1
     print_summary(summaries, settings)
     return 0
+
+
+def demo_rows_problem(batches: Sequence[int], demo_rows: int, settings: Settings) -> str | None:
+    """Batches already landed with another row count than the demo size asked for: they would be reused
+    as they are, silently ignoring the size (`make run ROWS=...`)."""
+    from flows.adapters.landing import LandingError, missing_batches, read_landing_batch
+
+    missing = set(missing_batches(batches, settings))
+    for batch in (b for b in batches if b not in missing):
+        try:
+            landed = read_landing_batch(batch, settings)
+        except LandingError:
+            continue  # not a demo file at all: the pipeline reports what is wrong with it
+        if len(landed.frame) != demo_rows:
+            return (
+                f"{landed.uri} is landed already with {len(landed.frame)} rows, not the {demo_rows} "
+                "asked for (ROWS, --demo-rows): `make clean` (or remove the file) to land new demo "
+                "batches, or leave ROWS out to reuse them; your own data runs with `mlops run --no-demo`"
+            )
+    return None
 
 
 def print_summary(summaries: Sequence[PipelineSummary], settings: Settings) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -116,6 +117,16 @@ class Settings(BaseSettings):
         if self.s3_endpoint_url:
             return {"client_kwargs": {"endpoint_url": self.s3_endpoint_url}}
         return {}
+
+
+def use_embedded_prefect(settings: Settings) -> None:
+    """Before Prefect is imported: the embedded runs' Prefect keeps its history in <MLOPS_HOME>/prefect (so
+    `make ui-prefect` shows it, wherever MLOPS_HOME is), with no analytics and time for its temporary server
+    to start on a loaded machine (its default 20 s was missed). What the environment sets already wins."""
+    home = Path(os.environ.setdefault("PREFECT_HOME", str(settings.home_dir / "prefect")))
+    home.mkdir(parents=True, exist_ok=True)  # Prefect creates its home, but not the folders above it
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def get_settings() -> Settings:

@@ -11,6 +11,10 @@ from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the `flows` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from flows.settings import get_settings as _settings
+    from flows.settings import use_embedded_prefect
+
+    use_embedded_prefect(_settings())  # the same Prefect home as `mlops run`, before Prefect is imported
 
 from prefect import flow
 

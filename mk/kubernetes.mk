@@ -35,7 +35,7 @@ deploy: tools ## helm upgrade --install the platform into the cluster and wait f
 	helm upgrade --install $(RELEASE) charts/mlops-platform --namespace $(NAMESPACE) --create-namespace \
 	  --wait --timeout 10m \
 	  --set images.flowRunner.tag=$(IMAGE_TAG) --set images.mlflow.tag=$(IMAGE_TAG)
-	@mkdir -p .mlops && echo cluster > .mlops/target
+	@mkdir -p $(STATE) && echo cluster > $(STATE)/target
 
 .PHONY: deploy-flows-cluster
 deploy-flows-cluster: ## register prefect.yaml's deployments on the in-cluster kubernetes pool
@@ -54,4 +54,4 @@ port-forward: ## Prefect UI :4200, MLflow :5000, MinIO console :9001 (Ctrl-C sto
 .PHONY: kind-down
 kind-down: ## delete the kind cluster
 	$(KIND) delete cluster --name $(KIND_CLUSTER)
-	@rm -f .mlops/target
+	@rm -f $(STATE)/target

@@ -11,9 +11,15 @@ from pathlib import Path
 from flows.local_services import REPO
 
 
+def state_dir(home: Path) -> Path:
+    """MLOPS_HOME somewhere else, below folders that do not exist yet (a documented setting)."""
+    return home / "somewhere" / "else"
+
+
 def embedded_env(home: Path) -> dict[str, str]:
+    """A user's environment: no PREFECT_HOME, so the embedded runs choose it (<MLOPS_HOME>/prefect)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "PREFECT_", "AWS_"))}
-    return env | {"MLOPS_HOME": str(home / ".mlops"), "PREFECT_HOME": str(home / "prefect")}
+    return env | {"MLOPS_HOME": str(state_dir(home)), "HOME": str(home / "user")}
 
 
 def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -39,7 +45,12 @@ def test_mlops_run_then_seed_form_then_lineage(tmp_path: Path) -> None:
     assert third.returncode == 0, third.stderr[-3000:]
     assert '"model_version": "3"' in third.stdout
 
-    home = tmp_path / ".mlops"
+    home = state_dir(tmp_path)
+    # Both forms recorded into the same Prefect home, inside MLOPS_HOME, where `make ui-prefect` looks.
+    with sqlite3.connect(home / "prefect" / "prefect.db") as db:
+        flow_runs = db.execute("select count(*) from flow_run where name is not null").fetchone()[0]
+    assert flow_runs >= 3 * 6, "not all six flow runs of three pipelines are in MLOPS_HOME's Prefect"
+    assert not (tmp_path / "user" / ".prefect").exists(), "a run used Prefect's default home"
     with sqlite3.connect(home / "mlflow.db") as db:
         versions = db.execute("select version from model_versions order by version").fetchall()
     assert versions == [(1,), (2,), (3,)]
@@ -52,3 +63,13 @@ def test_mlops_run_then_seed_form_then_lineage(tmp_path: Path) -> None:
     assert "trained on batches        1,2,3" in lineage.stdout
     bad = run(tmp_path, "-m", "flows.cli", "lineage", "loan-default-xgb")
     assert bad.returncode == 2 and "expected NAME@ALIAS or NAME/VERSION" in bad.stderr
+
+
+def test_a_demo_size_that_the_landed_batches_do_not_have_is_refused(tmp_path: Path) -> None:
+    assert run(tmp_path, "-m", "flows.cli", "generate", "--batches", "1", "--rows", "1500").returncode == 0
+    landed = state_dir(tmp_path) / "landing" / "batch_1.csv"
+    before = landed.read_bytes()
+    other = run(tmp_path, "-m", "flows.cli", "run", "--batches", "1", "--demo-rows", "3000")
+    assert other.returncode == 2
+    assert "batch_1.csv is landed already with 1500 rows, not the 3000 asked for" in other.stderr
+    assert landed.read_bytes() == before and not (state_dir(tmp_path) / "data").exists()
