@@ -44,12 +44,14 @@ def evaluate(trained: TrainResult, dataset: DatasetVersion, batch_number: int) -
     decision = promotion_gate(new, champion_metrics, settings.promotion_margin, already)
     first = GATE_DECISION_TAG not in (new_version.tags or {})
     if first:
-        result = model.record_evaluation(new_version, new, current, champion_metrics, decision, settings)
+        result = model.record_evaluation(
+            new_version, new, current, champion_metrics, decision, dataset, holdout, settings
+        )
     else:
         if trained.reused:  # a re-run: it records the comparison and changes nothing
             decision = rerun_decision(decision, new_version.tags or {})
         result = model.record_reevaluation(
-            new_version, new, current, champion_metrics, decision, batch_number, settings
+            new_version, new, current, champion_metrics, decision, batch_number, dataset, holdout, settings
         )
     create_markdown_artifact(
         markdown=comparison_markdown(

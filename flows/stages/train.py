@@ -61,7 +61,7 @@ def train(
             "best_iteration": str(trained.best_iteration),
             "valid_roc_auc": f"{trained.valid_roc_auc:.6f}",
         }
-        logged = model.log_run(trained, frame, f"batch-{batch_number}-{key[:8]}", tags, settings)
+        logged = model.log_run(trained, frame, dataset, f"batch-{batch_number}-{key[:8]}", tags, settings)
     version = str(model.register(logged.run_id, logged.model_uri, settings).version) if register else ""
     return publish(
         _result(logged, version, dataset, settings, reused=found is not None, pulled=pulled), settings

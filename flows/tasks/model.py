@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,14 +18,14 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 from mlflow import MlflowClient
-from mlflow.entities import Metric
+from mlflow.entities import DatasetInput, InputTag, Metric
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.models import infer_signature
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.adapters.tracking import connect, model_versions, version_by_alias
-from flows.contracts import EvaluationResult
+from flows.contracts import DatasetVersion, EvaluationResult
 from flows.logic.evaluation import GATE_DECISION_TAG, GATE_KEEP, GATE_PROMOTE, GateDecision, Metrics
 from flows.logic.training import TrainedModel, fit, predict_proba, split_rows
 from flows.settings import Settings
@@ -64,15 +65,43 @@ def fit_model(dataset: pd.DataFrame, params: dict[str, Any]) -> TrainedModel:
     return model
 
 
+def data_input(version: DatasetVersion, frame: pd.DataFrame, settings: Settings, split: str = "") -> Any:
+    """The dataset version in MLflow's own terms (its Dataset column): named (a split's rows by a name of
+    their own: MLflow keeps one input per dataset and run), with the DVC md5 as its digest and the DVC object
+    as its source, recorded without reading or hashing the data again."""
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+
+    md5 = version.file.md5
+    batches = (
+        f"{version.batches[0]}-{version.batches[-1]}" if len(version.batches) > 1 else str(version.batches[0])
+    )
+    with warnings.catch_warnings():  # a local path "can be interpreted in multiple ways": all are local
+        warnings.simplefilter("ignore", UserWarning)
+        source = resolve_dataset_source(f"{settings.dvc_remote_url}/files/md5/{md5[:2]}/{md5[2:]}")
+    return MetaDataset(  # type: ignore[abstract]  # instantiable: MLflow's own way to record data by reference
+        source=source,
+        name=f"{settings.experiment_name}-batches-{batches}" + (f"-{split}" if split else ""),
+        digest=md5,
+        schema=infer_signature(frame.head(1)).inputs,
+    )
+
+
+def input_tags(version: DatasetVersion, split: str) -> dict[str, str]:
+    rows = version.holdout_rows if split == "holdout" else version.rows
+    return {"split": split, "rows": str(rows), "dvc.md5": version.file.md5, "dataset.key": version.key}
+
+
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
 def log_run(
     model: TrainedModel,
     dataset: pd.DataFrame,
+    version: DatasetVersion,
     run_name: str,
     tags: dict[str, str],
     settings: Settings,
 ) -> LoggedRun:
-    """One MLflow run with params, metrics, plot and the model.
+    """One MLflow run with params, metrics, plot, its dataset (as an MLflow dataset input) and the model.
 
     An earlier attempt that lost the server mid-run left its run RUNNING (ending it needed the server):
     it is ended as FAILED first, so no half-logged run of these inputs looks alive.
@@ -83,6 +112,7 @@ def log_run(
     x_valid, _ = split_rows(dataset, "valid")
     example = x_valid.head(5)
     with mlflow.start_run(run_name=run_name, tags=tags) as run:
+        mlflow.log_input(data_input(version, dataset, settings), "training", input_tags(version, "all"))
         mlflow.log_params({k: v for k, v in model.params.items() if k != "nthread"})
         mlflow.log_metrics(
             {
@@ -194,16 +224,23 @@ def record_evaluation(
     champion_version: ModelVersion | None,
     champion_metrics: Metrics | None,
     decision: GateDecision,
+    data: DatasetVersion,
+    holdout: pd.DataFrame,
     settings: Settings,
 ) -> EvaluationResult:
-    """The first evaluation of a version: the comparison on its training run and as version tags, the
-    decision `mlops promote` checks. Any later evaluation is `record_reevaluation`'s."""
+    """The first evaluation of a version: the comparison (and the holdout it was made on) on its training
+    run and as version tags, the decision `mlops promote` checks. Any later one is `record_reevaluation`'s."""
     client = connect(settings)
     metrics = new.as_dict("holdout_")
     if champion_metrics is not None:
         metrics |= champion_metrics.as_dict("champion_holdout_")
     assert version.run_id is not None
     client.log_batch(version.run_id, metrics=[Metric(k, v, 0, 0) for k, v in metrics.items()])
+    entity = data_input(data, holdout, settings, "holdout")._to_mlflow_entity()
+    tags = [
+        InputTag(k, v) for k, v in ({"mlflow.data.context": "holdout"} | input_tags(data, "holdout")).items()
+    ]
+    client.log_inputs(version.run_id, [DatasetInput(entity, tags)])
     for key, value in _gate_tags(new, champion_version, decision).items():
         client.set_model_version_tag(version.name, version.version, key, value)
         client.set_tag(version.run_id, key, value)
@@ -239,6 +276,8 @@ def record_reevaluation(
     champion_metrics: Metrics | None,
     decision: GateDecision,
     batch_number: int,
+    data: DatasetVersion,
+    holdout: pd.DataFrame,
     settings: Settings,
 ) -> EvaluationResult:
     """A repeated evaluation as a record of its own: an evaluation run in the experiment, tagged with the
@@ -253,6 +292,9 @@ def record_reevaluation(
         "mlops.batch_number": str(batch_number),
     }
     with mlflow.start_run(run_name=f"evaluation-v{version.version}-batch-{batch_number}", tags=tags):
+        mlflow.log_input(
+            data_input(data, holdout, settings, "holdout"), "holdout", input_tags(data, "holdout")
+        )
         mlflow.log_metrics(metrics)
     return _evaluation_result(version, new, champion_version, champion_metrics, decision)
 

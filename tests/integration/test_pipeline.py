@@ -105,6 +105,20 @@ def test_runs_carry_params_metrics_model_and_plot(
         assert run.data.metrics["holdout_roc_auc"] == pytest.approx(summary.roc_auc)
         artifacts = {a.path for a in client.list_artifacts(version.run_id)}
         assert "feature_importance.png" in artifacts
+        # The exact data version in MLflow's own terms: the DVC md5 as the digest, the DVC object as source.
+        assert run.inputs is not None
+        inputs = {
+            {t.key: t.value for t in i.tags}["mlflow.data.context"]: i for i in run.inputs.dataset_inputs
+        }
+        assert sorted(inputs) == ["holdout", "training"]
+        md5 = summary.dataset_md5
+        for context, data in inputs.items():
+            assert data.dataset.digest == md5
+            assert f"/dvc/files/md5/{md5[:2]}/{md5[2:]}" in data.dataset.source
+            assert {t.key: t.value for t in data.tags}["split"] == (
+                "holdout" if context == "holdout" else "all"
+            )
+        assert {t.key: t.value for t in inputs["training"].tags}["rows"] == str(summary.rows)
         loaded = mlflow.pyfunc.load_model(f"models:/{platform.settings.model_name}/{summary.model_version}")
         assert loaded.metadata.get_input_schema().input_names() == list(FEATURE_COLUMNS)
         assert loaded.metadata.load_input_example() is not None
