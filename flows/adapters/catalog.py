@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 
 from flows.adapters.objectstore import open_fs, read_json, write_json
 from flows.contracts import DatasetVersion, RawVersion
+from flows.logic.validation import BatchIndex
 from flows.settings import Settings
 
 
@@ -34,22 +35,27 @@ class Catalog:
     def record_raw(self, version: RawVersion) -> None:
         write_json(self.fs, self._raw_path(version.batch_number), version.model_dump())
 
-    def _ids_path(self, batch_number: int) -> str:
-        return f"{self.root}/raw/batch_{batch_number:06d}.ids.parquet"
+    def _index_paths(self, batch_number: int) -> tuple[str, str]:
+        stem = f"{self.root}/raw/batch_{batch_number:06d}"
+        return f"{stem}.ids.parquet", f"{stem}.rows.parquet"
 
-    def record_ids(self, batch_number: int, ids: np.ndarray) -> None:
-        """A batch's id index, beside its record; written before the record, so a record has its index."""
+    def record_index(self, batch_number: int, index: BatchIndex) -> None:
+        """A batch's index, beside its record; written before the record, so a record has its index."""
         self.fs.makedirs(f"{self.root}/raw", exist_ok=True)
-        with self.fs.open(self._ids_path(batch_number), "wb") as handle:
-            pq.write_table(pa.table({"id": ids}), handle)
+        for path, values in zip(self._index_paths(batch_number), (index.ids, index.rows), strict=True):
+            with self.fs.open(path, "wb") as handle:
+                pq.write_table(pa.table({"value": values}), handle)
 
-    def ids(self, batch_number: int) -> np.ndarray | None:
-        """A batch's sorted id index, or None for a batch ingested before indexes were kept."""
-        path = self._ids_path(batch_number)
-        if not self.fs.exists(path):
+    def index(self, batch_number: int) -> BatchIndex | None:
+        """A batch's index, or None for a batch ingested before indexes were kept."""
+        paths = self._index_paths(batch_number)
+        if not all(self.fs.exists(p) for p in paths):
             return None
-        with self.fs.open(path, "rb") as handle:
-            return np.asarray(pq.read_table(handle).column("id").to_numpy())
+        columns = []
+        for path in paths:
+            with self.fs.open(path, "rb") as handle:
+                columns.append(np.asarray(pq.read_table(handle).column("value").to_numpy()))
+        return BatchIndex(*columns)
 
     def dataset(self, key: str) -> DatasetVersion | None:
         path = f"{self.root}/datasets/{key}.json"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -173,7 +174,7 @@ def conform(df: pd.DataFrame, label_required: bool = True) -> pd.DataFrame:
 
 
 def sorted_ids(ids: pd.Series) -> np.ndarray:
-    """A batch's id index: its ids, sorted and unique (what later batches are checked against).
+    """Values sorted, repeats dropped: a batch's index, what later batches are checked against.
 
     Sorted, then repeats dropped: numpy 2.4's `np.unique` takes ~3 s for 1M int64 ids, a sort ~0.06 s.
     """
@@ -183,23 +184,60 @@ def sorted_ids(ids: pd.Series) -> np.ndarray:
     return values[first]
 
 
-def reused_id_problems(ids: pd.Series, earlier: dict[int, np.ndarray]) -> list[str]:
-    """Ids of this batch that an earlier batch already used, per batch, with a count and an example.
+def row_hashes(frame: pd.DataFrame) -> pd.Series:
+    """One 64-bit hash per row of everything but its id (features and label): equal rows, equal hashes."""
+    content = [c for c in COLUMN_NAMES if c != ID_COLUMN and c in frame.columns]
+    return pd.util.hash_pandas_object(frame.loc[:, content], index=False)
 
-    Each earlier batch's index is sorted, so the check is a binary search of this batch's ids in each: it
-    reads only the earlier batches' id indexes, never their rows.
-    """
+
+@dataclass(frozen=True)
+class BatchIndex:
+    """What later batches are checked against, kept beside a batch's catalog record: its ids and the
+    hashes of its rows' content, each sorted and unique (a few bytes per row; never the rows)."""
+
+    ids: np.ndarray
+    rows: np.ndarray
+
+
+def batch_index(frame: pd.DataFrame) -> BatchIndex:
+    return BatchIndex(sorted_ids(frame[ID_COLUMN]), sorted_ids(row_hashes(frame)))
+
+
+def _members(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Which of `values` are in the sorted `index`: a binary search each."""
+    if len(index) == 0:
+        return np.zeros(len(values), dtype=bool)
+    positions = np.minimum(np.searchsorted(index, values), len(index) - 1)
+    return np.asarray(index[positions] == values)
+
+
+def reused_id_problems(ids: pd.Series, earlier: dict[int, np.ndarray]) -> list[str]:
+    """Ids of this batch that an earlier batch already used, per batch, with a count and an example."""
     values = ids.to_numpy()
     problems = []
     for batch, index in sorted(earlier.items()):
-        if len(index) == 0:
-            continue
-        positions = np.minimum(np.searchsorted(index, values), len(index) - 1)
-        used = index[positions] == values
+        used = _members(values, index)
         if used.any():
             problems.append(
                 f"{int(used.sum())} {ID_COLUMN} value(s) were already used by batch {batch} "
                 f"(e.g. {values[used][0]}): ids are never reused across batches; land only new rows"
+            )
+    return problems
+
+
+def repeated_row_problems(frame: pd.DataFrame, earlier: dict[int, np.ndarray]) -> list[str]:
+    """Rows whose content (every column but the id) an earlier batch holds already, under another id: a
+    copied batch that would leak into the holdout and inflate the gate's metric."""
+    hashes = row_hashes(frame).to_numpy()
+    problems = []
+    for batch, index in sorted(earlier.items()):
+        repeated = _members(hashes, index)
+        if repeated.any():
+            example = frame[ID_COLUMN].to_numpy()[repeated][0]
+            problems.append(
+                f"{int(repeated.sum())} row(s) repeat rows of batch {batch} under new {ID_COLUMN}s (e.g. "
+                f"{ID_COLUMN} {example}): copied rows would be trained on and held out at once, inflating "
+                "the holdout metric; land only new observations"
             )
     return problems
 

@@ -1,7 +1,8 @@
 """Ingest: validate landing batch N, then version it with DVC. Nothing is written for a bad batch.
 
-Across batches: a file byte-identical to an earlier batch's, or rows whose ids an earlier batch used, are
-refused here, before anything is written (checked against each batch's id index, never its rows).
+Across batches: a file byte-identical to an earlier batch's, rows whose ids an earlier batch used, and rows
+that repeat an earlier batch's rows under new ids are refused here, before anything is written (checked
+against each batch's index of ids and row hashes, never its rows).
 """
 
 from __future__ import annotations
@@ -9,8 +10,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from flows.contracts import BatchNumber, IngestResult, RawVersion
-from flows.logic.schema import ID_COLUMN
-from flows.logic.validation import sorted_ids
+from flows.logic.validation import batch_index
 from flows.settings import get_settings
 from flows.stages.runner import publish
 from flows.stages.workspace import stage_workspace
@@ -37,7 +37,7 @@ def ingest(batch_number: BatchNumber) -> IngestResult:
     data.check_new_file(batch_number, landing.md5, ingested)
     frame = data.validate(batch_number, landing.frame)
     with stage_workspace("ingest", settings) as workspace:
-        earlier, built = data.earlier_ids(batch_number, ingested, workspace, settings)
+        earlier, built = data.earlier_indexes(batch_number, ingested, workspace, settings)
         data.check_new_rows(batch_number, frame, earlier)
         file = data.version_frame(frame, data.raw_file(batch_number), workspace, settings)
     version = RawVersion(
@@ -47,7 +47,7 @@ def ingest(batch_number: BatchNumber) -> IngestResult:
         source_uri=landing.uri,
         source_md5=landing.md5,
     )
-    indexes = {n: earlier[n] for n in built} | {batch_number: sorted_ids(frame[ID_COLUMN])}
+    indexes = {n: earlier[n] for n in built} | {batch_number: batch_index(frame)}
     data.record_raw(version, indexes, settings)
     return publish(_result(batch_number, {**ingested, batch_number: version}, reused=False), settings)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -18,13 +17,15 @@ from flows.contracts import DatasetVersion, FileVersion, RawVersion, ScoringResu
 from flows.logic.features import SPLIT_COLUMN
 from flows.logic.schema import ID_COLUMN
 from flows.logic.validation import (
+    BatchIndex,
     BatchRejected,
+    batch_index,
     check_batch_order,
     conform,
     find_problems,
     identical_file_problem,
+    repeated_row_problems,
     reused_id_problems,
-    sorted_ids,
 )
 from flows.settings import Settings
 from flows.tasks.retry import IO_RETRIES
@@ -93,30 +94,32 @@ def fetch_frame(
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
-def earlier_ids(
+def earlier_indexes(
     batch_number: int, ingested: dict[int, RawVersion], workspace: Path, settings: Settings
-) -> tuple[dict[int, np.ndarray], list[int]]:
-    """The id index of every other ingested batch, and which of them had none yet (batches ingested before
+) -> tuple[dict[int, BatchIndex], list[int]]:
+    """The index of every other ingested batch, and which of them had none yet (batches ingested before
     indexes were kept: their index is built once from their data, and kept when this ingest succeeds)."""
     catalog = Catalog(settings)
-    indexes: dict[int, np.ndarray] = {}
+    indexes: dict[int, BatchIndex] = {}
     built: list[int] = []
     for number, version in sorted(ingested.items()):
         if number == batch_number:
             continue
-        index = catalog.ids(number)
+        index = catalog.index(number)
         if index is None:
             path = DvcStore(workspace, settings).pull(version.file, raw_file(number))
-            index = sorted_ids(read_parquet(path)[ID_COLUMN])
+            index = batch_index(read_parquet(path))
             built.append(number)
         indexes[number] = index
     return indexes, built
 
 
 @task(cache_policy=NO_CACHE)
-def check_new_rows(batch_number: int, frame: pd.DataFrame, earlier: dict[int, np.ndarray]) -> None:
-    """Refuse a batch that reuses ids of earlier batches: it would be versioned, then wedge every prepare."""
-    problems = reused_id_problems(frame[ID_COLUMN], earlier)
+def check_new_rows(batch_number: int, frame: pd.DataFrame, earlier: dict[int, BatchIndex]) -> None:
+    """Refuse a batch that reuses earlier batches' ids (it would be versioned, then wedge every prepare) or
+    repeats their rows under new ids (copied rows leak into the holdout and fool the gate)."""
+    problems = reused_id_problems(frame[ID_COLUMN], {n: i.ids for n, i in earlier.items()})
+    problems += repeated_row_problems(frame, {n: i.rows for n, i in earlier.items()})
     if problems:
         raise BatchRejected(batch_number, problems)
 
@@ -132,11 +135,11 @@ def check_new_file(batch_number: int, source_md5: str, ingested: dict[int, RawVe
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
-def record_raw(version: RawVersion, indexes: dict[int, np.ndarray], settings: Settings) -> None:
-    """The batch's record, after its id index (and any earlier batch's index that was built for it)."""
+def record_raw(version: RawVersion, indexes: dict[int, BatchIndex], settings: Settings) -> None:
+    """The batch's record, after its index (and any earlier batch's index that was built for it)."""
     catalog = Catalog(settings)
     for number, index in indexes.items():
-        catalog.record_ids(number, index)
+        catalog.record_index(number, index)
     catalog.record_raw(version)
 
 

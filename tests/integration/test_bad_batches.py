@@ -300,11 +300,12 @@ def test_a_changed_landing_file_for_an_ingested_batch_is_refused(after_batch_1: 
         land_frame(after_batch_1, 1, generate_batch(1, GOOD_ROWS))
 
 
-def test_rows_with_ids_of_an_earlier_batch_are_refused_at_ingest_and_the_next_good_batch_trains(
+def test_reused_ids_copies_and_repeated_rows_are_refused_at_ingest_and_the_next_good_batch_trains(
     platform: Platform,
 ) -> None:
     """The wedge: batch 2 reusing batch 1's ids used to be versioned by ingest, then fail every prepare, and
-    no corrected batch could land after it. Now ingest refuses it and writes nothing."""
+    no corrected batch could land after it; batch 1's rows under new ids were trained on and promoted.
+    Now ingest refuses each and writes nothing."""
     first = generate_batch(1, GOOD_ROWS)
     land_frame(platform, 1, first)
     training_pipeline(1)
@@ -318,6 +319,12 @@ def test_rows_with_ids_of_an_earlier_batch_are_refused_at_ingest_and_the_next_go
 
     land_bytes(platform, "batch_2.csv", csv_bytes(first))  # a copy of batch 1's file
     assert_rejected_without_trace(platform, lambda: training_pipeline(2), "byte-identical to the one batch 1")
+
+    # Batch 1's rows under new ids: they would land in the holdout too and inflate the gate's metric.
+    copied = first.assign(application_id=first["application_id"] + 5 * 10**9)
+    land_frame(platform, 2, copied)
+    message = f"{GOOD_ROWS} row(s) repeat rows of batch 1 under new application_ids"
+    assert_rejected_without_trace(platform, lambda: training_pipeline(2), message)
 
     land_frame(platform, 2, generate_batch(2, GOOD_ROWS))  # the corrected batch 2
     summary = training_pipeline(2)

@@ -10,11 +10,14 @@ from flows.logic.demo import generate_batch
 from flows.logic.schema import COLUMN_NAMES, MAX_BATCH_NUMBER
 from flows.logic.validation import (
     BatchRejected,
+    batch_index,
     check_batch_order,
     conform,
     find_problems,
     identical_file_problem,
+    repeated_row_problems,
     reused_id_problems,
+    row_hashes,
     sorted_ids,
 )
 
@@ -213,3 +216,23 @@ def test_a_file_identical_to_an_earlier_batch_is_named() -> None:
     assert identical_file_problem("abc", {2: "abc", 1: "abc"}) == (
         "the file is byte-identical to the one batch 1 was ingested from (md5 abc)"
     )
+
+
+def test_rows_that_repeat_an_earlier_batch_under_new_ids_are_counted_with_an_example() -> None:
+    first = conform(generate_batch(1, 40))
+    copied = first.assign(application_id=first["application_id"] + 10**9)
+    earlier = {1: batch_index(first).rows}
+    assert repeated_row_problems(conform(generate_batch(2, 40)), earlier) == []
+    [problem] = repeated_row_problems(copied, earlier)
+    assert problem.startswith(
+        f"40 row(s) repeat rows of batch 1 under new application_ids (e.g. application_id "
+        f"{copied['application_id'].iloc[0]})"
+    )
+    one_changed = copied.assign(age=copied["age"].where(copied.index != 0, 99))
+    assert repeated_row_problems(one_changed, earlier)[0].startswith("39 row(s)")
+
+
+def test_a_row_hash_ignores_the_id_and_sees_every_other_column() -> None:
+    rows = conform(generate_batch(1, 3))
+    assert (row_hashes(rows) == row_hashes(rows.assign(application_id=[7, 8, 9]))).all()
+    assert (row_hashes(rows) != row_hashes(rows.assign(defaulted=1 - rows["defaulted"]))).all()
