@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flows.settings import Settings, get_settings, use_embedded_prefect
 
@@ -75,6 +75,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("name")
     check.add_argument("file", help="a CSV or Parquet file (local path or s3://...)")
 
+    data = commands.add_parser("data", help="the data a model version was trained on")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    get = data_commands.add_parser("get", help="restore a version's dataset (and raw batches) with plain DVC")
+    get.add_argument("model", help="NAME@ALIAS or NAME/VERSION (e.g. loan-default-xgb@champion)")
+    get.add_argument("directory", type=Path, help="where to restore it (a DVC workspace is made there)")
+    get.add_argument("--raw", action="store_true", help="the raw batches too, not only the dataset")
+
     commands.add_parser("up", help="start MinIO, MLflow, Prefect server and a process worker (idempotent)")
     commands.add_parser("down", help="stop what `mlops up` started")
 
@@ -97,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.command == "dataset":
             return dataset_check(args.name, args.file, settings)
+        if args.command == "data":
+            return data_get(args.model, args.directory, args.raw, settings)
         if args.command == "up":
             return services_up(settings)
         if args.command == "down":
@@ -356,25 +365,56 @@ def parse_model_ref(ref: str) -> tuple[str, str | None, str | None]:
     raise ValueError(f"expected NAME@ALIAS or NAME/VERSION, got {ref!r}")
 
 
-def show_lineage(ref: str, settings: Settings) -> int:
+def model_version(ref: str, settings: Settings, command: str) -> tuple[Any, str | None] | int:
+    """The registered version `ref` names and its alias, or the exit code after saying why there is none."""
     from flows.adapters.tracking import connect
-    from flows.logic.lineage import missing_lineage
 
     try:
         name, alias, version = parse_model_ref(ref)
     except ValueError as exc:
-        print(f"mlops lineage: {exc}", file=sys.stderr)
+        print(f"mlops {command}: {exc}", file=sys.stderr)
         return 2
     client = connect(settings)
     try:
-        mv = (
+        found = (
             client.get_model_version_by_alias(name, alias)
             if alias
             else client.get_model_version(name, version or "")
         )
     except Exception as exc:
-        print(f"mlops lineage: no model version {ref}: {exc}", file=sys.stderr)
+        print(f"mlops {command}: no model version {ref}: {exc}", file=sys.stderr)
         return 1
+    return found, alias
+
+
+def data_get(ref: str, directory: Path, raw: bool, settings: Settings) -> int:
+    from flows.adapters.catalog import Catalog
+    from flows.data_access import DataGetError, lineage_files, restore
+
+    found = model_version(ref, settings, "data get")
+    if isinstance(found, int):
+        return found
+    mv, _ = found
+    try:
+        files = lineage_files(dict(mv.tags or {}), Catalog(settings), raw)
+        restored = restore(files, directory, settings)
+    except DataGetError as exc:
+        print(f"mlops data get: {exc}", file=sys.stderr)
+        return 1
+    print(f"{mv.name} version {mv.version}: restored into {directory} with plain DVC; it ran, there:")
+    print("\n".join(f"  {command}" for command in restored.commands))
+    for name, md5 in restored.files.items():
+        print(f"{name}  md5 {md5}")
+    return 0
+
+
+def show_lineage(ref: str, settings: Settings) -> int:
+    from flows.logic.lineage import missing_lineage
+
+    found = model_version(ref, settings, "lineage")
+    if isinstance(found, int):
+        return found
+    mv, alias = found
     tags = dict(mv.tags or {})
     rows = [
         ("model", f"{mv.name} version {mv.version}" + (f" (@{alias})" if alias else "")),

@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from flows.adapters.dvc_store import dvc_file_text
 from flows.adapters.objectstore import open_fs, read_json, write_json
 from flows.contracts import DatasetVersion, RawVersion
 from flows.logic.validation import BatchIndex
@@ -33,6 +34,10 @@ class Catalog:
         return found
 
     def record_raw(self, version: RawVersion) -> None:
+        """The batch's record, and beside it a standard `.dvc` file: `dvc pull` of it restores the batch."""
+        name = f"batch_{version.batch_number:06d}.parquet"
+        self.fs.makedirs(f"{self.root}/raw", exist_ok=True)
+        self.fs.pipe_file(f"{self.root}/raw/{name}.dvc", dvc_file_text(version.file, name).encode())
         write_json(self.fs, self._raw_path(version.batch_number), version.model_dump())
 
     def _index_paths(self, batch_number: int) -> tuple[str, str]:
@@ -64,7 +69,14 @@ class Catalog:
         return DatasetVersion.model_validate(read_json(self.fs, path))
 
     def record_dataset(self, version: DatasetVersion) -> None:
+        """The dataset's record, with a standard `.dvc` file beside it (as for raw batches)."""
+        self.fs.makedirs(f"{self.root}/datasets", exist_ok=True)
+        name = f"{version.key}.parquet"
+        self.fs.pipe_file(f"{self.root}/datasets/{name}.dvc", dvc_file_text(version.file, name).encode())
         write_json(self.fs, f"{self.root}/datasets/{version.key}.json", version.model_dump())
+
+    def dataset_by_md5(self, md5: str) -> DatasetVersion | None:
+        return next((d for d in self.datasets() if d.file.md5 == md5), None)
 
     def datasets(self) -> list[DatasetVersion]:
         if not self.fs.exists(f"{self.root}/datasets"):

@@ -24,6 +24,11 @@ class DvcError(RuntimeError):
     """A DVC operation failed (remote unreachable, object missing, hash mismatch)."""
 
 
+def dvc_file_text(version: FileVersion, name: str) -> str:
+    """A standard `.dvc` file for the file with this md5, to be materialised as `name` beside it."""
+    return yaml.safe_dump({"outs": [{"md5": version.md5, "size": version.size, "hash": "md5", "path": name}]})
+
+
 class DvcStore:
     """A DVC workspace (no Git) bound to the project's remote."""
 
@@ -71,20 +76,7 @@ class DvcStore:
         target = self.workspace / relative_path
         target.parent.mkdir(parents=True, exist_ok=True)
         dvcfile = Path(f"{target}.dvc")
-        dvcfile.write_text(
-            yaml.safe_dump(
-                {
-                    "outs": [
-                        {
-                            "md5": version.md5,
-                            "size": version.size,
-                            "hash": "md5",
-                            "path": target.name,
-                        }
-                    ]
-                }
-            )
-        )
+        dvcfile.write_text(dvc_file_text(version, target.name))
         if target.exists():
             target.unlink()
         try:
