@@ -75,6 +75,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("name")
     check.add_argument("file", help="a CSV or Parquet file (local path or s3://...)")
 
+    batch_parser = commands.add_parser("batch", help="manage ingested batches")
+    batch_commands = batch_parser.add_subparsers(dest="batch_command", required=True)
+    retract = batch_commands.add_parser(
+        "retract", help="record that a batch should not have been accepted: later pipelines leave it out"
+    )
+    retract.add_argument("batch", type=batch_number)
+    retract.add_argument("--reason", required=True, help="why, for the audit trail and the lineage")
+    retract.add_argument(
+        "--force", action="store_true", help="retract it even though registered versions were trained on it"
+    )
+
     data = commands.add_parser("data", help="the data a model version was trained on")
     data_commands = data.add_subparsers(dest="data_command", required=True)
     get = data_commands.add_parser("get", help="restore a version's dataset (and raw batches) with plain DVC")
@@ -104,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.command == "dataset":
             return dataset_check(args.name, args.file, settings)
+        if args.command == "batch":
+            return retract_batch(args.batch, args.reason, args.force, settings)
         if args.command == "data":
             return data_get(args.model, args.directory, args.raw, settings)
         if args.command == "up":
@@ -387,6 +400,40 @@ def model_version(ref: str, settings: Settings, command: str) -> tuple[Any, str 
     return found, alias
 
 
+def retract_batch(batch: int, reason: str, force: bool, settings: Settings) -> int:
+    """Record a retraction; refused for a batch that registered versions used, unless forced."""
+    from datetime import UTC, datetime
+
+    from flows.adapters.catalog import Catalog
+    from flows.adapters.tracking import connect, model_versions
+    from flows.contracts import Retraction
+    from flows.logic.validation import versions_trained_on
+
+    catalog = Catalog(settings)
+    if batch not in catalog.raw_versions():
+        print(f"mlops batch retract: batch {batch} was never ingested", file=sys.stderr)
+        return 1
+    if batch in catalog.retractions():
+        print(f"mlops batch retract: batch {batch} is retracted already", file=sys.stderr)
+        return 1
+    registered = model_versions(connect(settings), settings.model_name)
+    used = versions_trained_on(batch, {str(v.version): v.tags.get("lineage.batches", "") for v in registered})
+    if used and not force:
+        print(
+            f"mlops batch retract: {settings.model_name} version(s) {', '.join(used)} were trained on batch "
+            f"{batch}; they stay as they are (retract does not change the registry). Pass --force to retract "
+            "it all the same",
+            file=sys.stderr,
+        )
+        return 1
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    catalog.retract(Retraction(batch_number=batch, reason=reason, retracted_at=now, model_versions=used))
+    print(f"batch {batch} retracted ({reason}): its data stays in the store, later pipelines leave it out")
+    if used:
+        print(f"trained on it: {settings.model_name} version(s) {', '.join(used)} (`mlops lineage` says so)")
+    return 0
+
+
 def data_get(ref: str, directory: Path, raw: bool, settings: Settings) -> int:
     from flows.adapters.catalog import Catalog
     from flows.data_access import DataGetError, lineage_files, restore
@@ -409,6 +456,7 @@ def data_get(ref: str, directory: Path, raw: bool, settings: Settings) -> int:
 
 
 def show_lineage(ref: str, settings: Settings) -> int:
+    from flows.adapters.catalog import Catalog
     from flows.logic.lineage import missing_lineage
 
     found = model_version(ref, settings, "lineage")
@@ -416,6 +464,13 @@ def show_lineage(ref: str, settings: Settings) -> int:
         return found
     mv, alias = found
     tags = dict(mv.tags or {})
+    retracted = Catalog(settings).retractions()
+    trained_on = [int(b) for b in filter(None, tags.get("lineage.batches", "").split(","))]
+    retracted_rows = [
+        ("retracted batch", f"{r.batch_number}: {r.reason} ({r.retracted_at})")
+        for n, r in sorted(retracted.items())
+        if n in trained_on
+    ]
     rows = [
         ("model", f"{mv.name} version {mv.version}" + (f" (@{alias})" if alias else "")),
         ("aliases", ", ".join(mv.aliases or []) or "-"),
@@ -428,6 +483,7 @@ def show_lineage(ref: str, settings: Settings) -> int:
         ("prefect pipeline run", tags.get("lineage.prefect_pipeline_run_id", "?")),
         ("mlflow run", mv.run_id or "?"),
         ("gate", f"{tags.get('gate.decision', '?')}: {tags.get('gate.reason', '')}"),
+        *retracted_rows,
     ]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:

@@ -37,9 +37,18 @@ class RawVersion(BaseModel):
     source_md5: str
 
 
+class Retraction(BaseModel):
+    """A batch that should not have been accepted: its data stays for audit, later pipelines skip it."""
+
+    batch_number: int
+    reason: str
+    retracted_at: str  # ISO 8601, UTC
+    model_versions: list[str]  # versions trained on it when it was retracted
+
+
 class IngestResult(StageResult):
     batch_number: int
-    raw_versions: list[RawVersion]  # batches 1..N, in order
+    raw_versions: list[RawVersion]  # batches 1..N, in order, without retracted ones
     reused: bool
 
 

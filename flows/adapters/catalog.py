@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from flows.adapters.dvc_store import dvc_file_text
 from flows.adapters.objectstore import open_fs, read_json, write_json
-from flows.contracts import DatasetVersion, RawVersion
+from flows.contracts import DatasetVersion, RawVersion, Retraction
 from flows.logic.validation import BatchIndex
 from flows.settings import Settings
 
@@ -28,7 +28,7 @@ class Catalog:
         found: dict[int, RawVersion] = {}
         if not self.fs.exists(f"{self.root}/raw"):
             return found
-        for path in self.fs.glob(f"{self.root}/raw/batch_*.json"):
+        for path in self.fs.glob(f"{self.root}/raw/batch_??????.json"):
             version = RawVersion.model_validate(read_json(self.fs, path))
             found[version.batch_number] = version
         return found
@@ -39,6 +39,23 @@ class Catalog:
         self.fs.makedirs(f"{self.root}/raw", exist_ok=True)
         self.fs.pipe_file(f"{self.root}/raw/{name}.dvc", dvc_file_text(version.file, name).encode())
         write_json(self.fs, self._raw_path(version.batch_number), version.model_dump())
+
+    def retract(self, retraction: Retraction) -> None:
+        write_json(
+            self.fs,
+            f"{self.root}/raw/batch_{retraction.batch_number:06d}.retracted.json",
+            retraction.model_dump(),
+        )
+
+    def retractions(self) -> dict[int, Retraction]:
+        """Every retracted batch by number."""
+        if not self.fs.exists(f"{self.root}/raw"):
+            return {}
+        found = [
+            Retraction.model_validate(read_json(self.fs, p))
+            for p in self.fs.glob(f"{self.root}/raw/*.retracted.json")
+        ]
+        return {r.batch_number: r for r in found}
 
     def _index_paths(self, batch_number: int) -> tuple[str, str]:
         stem = f"{self.root}/raw/batch_{batch_number:06d}"

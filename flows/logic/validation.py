@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from flows.contracts import Retraction
 from flows.logic.schema import COLUMN_NAMES, COLUMNS, ID_COLUMN, LABEL_COLUMN, MAX_BATCH_NUMBER, Column
 
 # Separators of CSV files from spreadsheets in other locales; the contract is comma-separated.
@@ -248,3 +249,17 @@ def identical_file_problem(source_md5: str, earlier: dict[int, str]) -> str | No
     if not same:
         return None
     return f"the file is byte-identical to the one batch {same[0]} was ingested from (md5 {source_md5})"
+
+
+def retracted_problem(retraction: Retraction, next_batch: int) -> str:
+    """Why a retracted batch is not trained on again, and what to do instead."""
+    return (
+        f"batch {retraction.batch_number} was retracted at {retraction.retracted_at} ({retraction.reason}): "
+        f"later pipelines leave it out; land corrected data as batch {next_batch}"
+    )
+
+
+def versions_trained_on(batch_number: int, versions: dict[str, str]) -> list[str]:
+    """Of `versions` (version -> its lineage.batches tag, "1,2,3"), those trained on the batch."""
+    used = [v for v, batches in versions.items() if str(batch_number) in batches.split(",")]
+    return sorted(used, key=int)

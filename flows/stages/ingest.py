@@ -2,7 +2,8 @@
 
 Across batches: a file byte-identical to an earlier batch's, rows whose ids an earlier batch used, and rows
 that repeat an earlier batch's rows under new ids are refused here, before anything is written (checked
-against each batch's index of ids and row hashes, never its rows).
+against each batch's index of ids and row hashes, never its rows). A retracted batch (`mlops batch retract`)
+stays in the store for audit; later pipelines leave it out.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from flows.contracts import BatchNumber, IngestResult, RawVersion
-from flows.logic.validation import batch_index
+from flows.logic.validation import BatchRejected, batch_index, retracted_problem
 from flows.settings import get_settings
 from flows.stages.runner import publish
 from flows.stages.workspace import stage_workspace
@@ -22,22 +23,27 @@ def ingest(batch_number: BatchNumber) -> IngestResult:
     settings = get_settings()
     logger = get_run_logger()
     ingested = data.ingested_batches(settings)
+    retracted = data.retracted_batches(settings)
     data.check_order(batch_number, ingested)
+    if batch_number in retracted:
+        raise BatchRejected(batch_number, [retracted_problem(retracted[batch_number], max(ingested) + 1)])
     landing = data.load_landing(batch_number, settings)
     known = ingested.get(batch_number)
     if known is not None and known.source_md5 == landing.md5:
         logger.info("batch %d unchanged since ingestion (md5 %s): reusing it", batch_number, known.file.md5)
-        return publish(_result(batch_number, ingested, reused=True), settings)
+        return publish(_result(batch_number, ingested, set(retracted), reused=True), settings)
     if known is not None:
         raise ValueError(
             f"batch {batch_number} was already ingested from a file with md5 {known.source_md5}, "
             f"but {landing.uri} now has md5 {landing.md5}: batches are immutable, "
             "land changed data as a new batch"
         )
-    data.check_new_file(batch_number, landing.md5, ingested)
+    # A retracted batch is left out of the checks too: its corrected rows may come back under its ids.
+    current = {n: v for n, v in ingested.items() if n not in retracted}
+    data.check_new_file(batch_number, landing.md5, current)
     frame = data.validate(batch_number, landing.frame)
     with stage_workspace("ingest", settings) as workspace:
-        earlier, built = data.earlier_indexes(batch_number, ingested, workspace, settings)
+        earlier, built = data.earlier_indexes(batch_number, current, workspace, settings)
         data.check_new_rows(batch_number, frame, earlier)
         file = data.version_frame(frame, data.raw_file(batch_number), workspace, settings)
     version = RawVersion(
@@ -49,12 +55,15 @@ def ingest(batch_number: BatchNumber) -> IngestResult:
     )
     indexes = {n: earlier[n] for n in built} | {batch_number: batch_index(frame)}
     data.record_raw(version, indexes, settings)
-    return publish(_result(batch_number, {**ingested, batch_number: version}, reused=False), settings)
+    versions = {**ingested, batch_number: version}
+    return publish(_result(batch_number, versions, set(retracted), reused=False), settings)
 
 
-def _result(batch_number: int, versions: dict[int, RawVersion], reused: bool) -> IngestResult:
+def _result(
+    batch_number: int, versions: dict[int, RawVersion], retracted: set[int], reused: bool
+) -> IngestResult:
     return IngestResult(
         batch_number=batch_number,
-        raw_versions=[versions[n] for n in range(1, batch_number + 1)],
+        raw_versions=[versions[n] for n in range(1, batch_number + 1) if n not in retracted],
         reused=reused,
     )

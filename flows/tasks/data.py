@@ -13,7 +13,7 @@ from flows.adapters.dvc_store import DvcStore
 from flows.adapters.landing import LandingFile, read_landing_batch
 from flows.adapters.objectstore import open_fs, write_json
 from flows.adapters.parquet import read_parquet, write_parquet
-from flows.contracts import DatasetVersion, FileVersion, RawVersion, ScoringResult
+from flows.contracts import DatasetVersion, FileVersion, RawVersion, Retraction, ScoringResult
 from flows.logic.features import SPLIT_COLUMN
 from flows.logic.schema import ID_COLUMN
 from flows.logic.validation import (
@@ -40,6 +40,11 @@ def raw_file(batch_number: int) -> str:
 def ingested_batches(settings: Settings) -> dict[int, RawVersion]:
     """What the catalog says has been ingested."""
     return Catalog(settings).raw_versions()
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def retracted_batches(settings: Settings) -> dict[int, Retraction]:
+    return Catalog(settings).retractions()
 
 
 @task(cache_policy=NO_CACHE)
