@@ -34,7 +34,10 @@ run_step() {  # $1: name, $2: basetemp, rest: the command
   "$@" > "$out" 2>&1
   status=$?
   local line
-  line="round $round $name: $(tail -n 1 "$out" | sed 's/^[= ]*//; s/[= ]*$//') ($(( $(date +%s) - started )) s)"
+  # pytest's closing lines (make test runs three): e.g. "56 passed in 470.12s; 16 passed in 1347.29s"
+  local result
+  result=$(grep -aE '^=+ .*(passed|failed|error).* in [0-9.]+s' "$out" | sed 's/^[= ]*//; s/[= ]*$//' | paste -sd '|' - | sed 's/|/; /g')
+  line="round $round $name: ${result:-no pytest summary} ($(( $(date +%s) - started )) s)"
   if [ $status -ne 0 ]; then
     failed=1
     echo "FAILED $line; output and logs kept in $basetemp"
