@@ -183,7 +183,13 @@ def test_should_have_the_worker_polling_its_kubernetes_pool_on_the_in_cluster_se
         pool_url = f"http://127.0.0.1:{port}/api/work_pools/mlops-kubernetes"
         with urllib.request.urlopen(pool_url, timeout=30) as response:
             pool = json.load(response)
+        # A Ready pod is not yet a registered worker: the worker reports in with its first heartbeat, seconds
+        # after its container starts (the chart gives it no readiness probe yet). Wait for that report.
+        deadline = time.monotonic() + 120
         workers = post(port, "work_pools/mlops-kubernetes/workers/filter", {})
+        while not workers and time.monotonic() < deadline:
+            time.sleep(1)
+            workers = post(port, "work_pools/mlops-kubernetes/workers/filter", {})
     assert pool["type"] == "kubernetes"
     assert [worker["status"] for worker in workers] == ["ONLINE"]
 
