@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from flows.adapters.catalog import Catalog
+from flows.adapters.catalog import Catalog, raw_stem
 from flows.adapters.dvc_store import REMOTE, dvc_file_text
 from flows.contracts import FileVersion
 from flows.settings import Settings
@@ -47,7 +47,7 @@ def lineage_files(tags: dict[str, str], catalog: Catalog, raw: bool) -> dict[str
                 raise DataGetError(
                     f"raw batch {batch} (md5 {batch_md5}) is not in the catalog at {catalog.root}"
                 )
-            files[f"raw/batch_{int(batch):06d}.parquet"] = version.file
+            files[f"raw/{raw_stem(int(batch))}.parquet"] = version.file
     return files
 
 

@@ -16,12 +16,17 @@ from flows.logic.validation import BatchIndex
 from flows.settings import Settings
 
 
+def raw_stem(batch_number: int) -> str:
+    """A raw batch's name, without suffix: its file, record, index and retraction all carry it."""
+    return f"batch_{batch_number:06d}"
+
+
 class Catalog:
     def __init__(self, settings: Settings) -> None:
         self.fs, self.root = open_fs(settings.catalog_url, settings)
 
     def _raw_path(self, batch_number: int) -> str:
-        return f"{self.root}/raw/batch_{batch_number:06d}.json"
+        return f"{self.root}/raw/{raw_stem(batch_number)}.json"
 
     def raw_versions(self) -> dict[int, RawVersion]:
         """Every ingested batch by number."""
@@ -35,7 +40,7 @@ class Catalog:
 
     def record_raw(self, version: RawVersion) -> None:
         """The batch's record, and beside it a standard `.dvc` file: `dvc pull` of it restores the batch."""
-        name = f"batch_{version.batch_number:06d}.parquet"
+        name = f"{raw_stem(version.batch_number)}.parquet"
         self.fs.makedirs(f"{self.root}/raw", exist_ok=True)
         self.fs.pipe_file(f"{self.root}/raw/{name}.dvc", dvc_file_text(version.file, name).encode())
         write_json(self.fs, self._raw_path(version.batch_number), version.model_dump())
@@ -43,7 +48,7 @@ class Catalog:
     def retract(self, retraction: Retraction) -> None:
         write_json(
             self.fs,
-            f"{self.root}/raw/batch_{retraction.batch_number:06d}.retracted.json",
+            f"{self.root}/raw/{raw_stem(retraction.batch_number)}.retracted.json",
             retraction.model_dump(),
         )
 
@@ -58,7 +63,7 @@ class Catalog:
         return {r.batch_number: r for r in found}
 
     def _index_paths(self, batch_number: int) -> tuple[str, str]:
-        stem = f"{self.root}/raw/batch_{batch_number:06d}"
+        stem = f"{self.root}/raw/{raw_stem(batch_number)}"
         return f"{stem}.ids.parquet", f"{stem}.rows.parquet"
 
     def record_index(self, batch_number: int, index: BatchIndex) -> None:

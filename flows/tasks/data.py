@@ -8,7 +8,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.adapters.catalog import Catalog
+from flows.adapters.catalog import Catalog, raw_stem
 from flows.adapters.dvc_store import DvcStore
 from flows.adapters.landing import LandingFile, read_landing_batch
 from flows.adapters.objectstore import open_fs, write_json
@@ -33,7 +33,7 @@ from flows.tasks.retry import IO_RETRIES
 
 def raw_file(batch_number: int) -> str:
     """Where a raw batch lives in a stage's DVC workspace (its name in the remote is its md5)."""
-    return f"raw/batch_{batch_number:06d}.parquet"
+    return f"raw/{raw_stem(batch_number)}.parquet"
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)

@@ -231,9 +231,7 @@ def record_evaluation(
     """The first evaluation of a version: the comparison (and the holdout it was made on) on its training
     run and as version tags, the decision `mlops promote` checks. Any later one is `record_reevaluation`'s."""
     client = connect(settings)
-    metrics = new.as_dict("holdout_")
-    if champion_metrics is not None:
-        metrics |= champion_metrics.as_dict("champion_holdout_")
+    metrics = _comparison_metrics(new, champion_metrics)
     assert version.run_id is not None
     client.log_batch(version.run_id, metrics=[Metric(k, v, 0, 0) for k, v in metrics.items()])
     entity = data_input(data, holdout, settings, "holdout")._to_mlflow_entity()
@@ -284,9 +282,7 @@ def record_reevaluation(
     version it evaluated. The version and its training run keep the tags and metrics of their first
     evaluation, the decision `mlops promote` trusts: history is only ever added to."""
     connect(settings)
-    metrics = new.as_dict("holdout_")
-    if champion_metrics is not None:
-        metrics |= champion_metrics.as_dict("champion_holdout_")
+    metrics = _comparison_metrics(new, champion_metrics)
     tags = _gate_tags(new, champion_version, decision) | {
         EVALUATION_OF_TAG: f"{version.name}/{version.version}",
         "mlops.batch_number": str(batch_number),
@@ -297,6 +293,14 @@ def record_reevaluation(
         )
         mlflow.log_metrics(metrics)
     return _evaluation_result(version, new, champion_version, champion_metrics, decision)
+
+
+def _comparison_metrics(new: Metrics, champion_metrics: Metrics | None) -> dict[str, float]:
+    """The new version's holdout metrics and, beside them, the champion's on the same holdout."""
+    metrics = new.as_dict("holdout_")
+    if champion_metrics is not None:
+        metrics |= champion_metrics.as_dict("champion_holdout_")
+    return metrics
 
 
 def _gate_tags(new: Metrics, champion_version: ModelVersion | None, decision: GateDecision) -> dict[str, str]:
