@@ -20,8 +20,9 @@ from typing import Any
 
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from bench import datapath, dvc_repro, latency, overhead, report
+from bench import datapath, dvc_repro, latency, overhead, report, validation
 from bench.landing import land_batch
+from flows.adapters.datasets import load_definition
 from flows.adapters.landing import write_landing_batch
 from flows.local_services import LocalServices, Ports
 from flows.logic.demo import generate_batch
@@ -38,11 +39,19 @@ class Config:
     transfer_repeats: int
     latency_runs: int
     dvc_rows: int
+    validation_rows: int
 
     @classmethod
     def from_env(cls, quick: bool) -> Config:
         if quick:  # the smoke test: every section once, on tiny data
-            return cls(sizes=[2000, 4000], repeats=1, transfer_repeats=1, latency_runs=2, dvc_rows=2000)
+            return cls(
+                sizes=[2000, 4000],
+                repeats=1,
+                transfer_repeats=1,
+                latency_runs=2,
+                dvc_rows=2000,
+                validation_rows=2000,
+            )
         sizes = [int(s) for s in os.environ.get("BENCH_SIZES", "10000,100000,1000000").split(",")]
         if os.environ.get("BENCH_5M") == "1":
             sizes.append(5_000_000)
@@ -52,6 +61,7 @@ class Config:
             transfer_repeats=int(os.environ.get("BENCH_TRANSFER_REPEATS", "5")),
             latency_runs=int(os.environ.get("BENCH_LATENCY_RUNS", "20")),
             dvc_rows=int(os.environ.get("BENCH_DVC_ROWS", "100000")),
+            validation_rows=int(os.environ.get("BENCH_VALIDATION_ROWS", "1000000")),
         )
 
 
@@ -114,6 +124,11 @@ def run(config: Config, work: Path, out: Path) -> dict[str, Any]:
             pipeline_at = next(s for s in by_size if s.rows == config.dvc_rows)
             keys |= report.dvc_repro_keys(pipeline_at, repro)
             seconds["dvc_repro"] = time.perf_counter() - started
+
+            started = section("6. checking a batch (column rules, conform, cross-batch) vs parsing it")
+            checked = validation.measure(config.validation_rows, max(config.repeats, 3))
+            keys |= report.validation_keys(checked)
+            seconds["validation"] = time.perf_counter() - started
     finally:
         services.down()
         os.environ.clear()
@@ -128,6 +143,7 @@ def run(config: Config, work: Path, out: Path) -> dict[str, Any]:
             "transfers": asdict(transfers),
             "latency": asdict(latencies),
             "dvc_repro_seconds": repro,
+            "validation": asdict(checked),
         },
     }
 
@@ -135,7 +151,7 @@ def run(config: Config, work: Path, out: Path) -> dict[str, Any]:
 def _dataset_file(rows: int, work: Path) -> Path:
     """A prepared dataset as the pipeline versions it: the bytes the data path moves."""
     path = work / f"dataset-{rows}.parquet"
-    frame = prepare_dataset([generate_batch(1, rows)], 0.2, 0.15, 42)
+    frame, _ = prepare_dataset([generate_batch(1, rows)], load_definition("loan-default", Settings()))
     frame.to_parquet(path, index=False)
     return path
 

@@ -16,8 +16,9 @@ def size_label(rows: int) -> str:
 
 
 def land_batch(root: Path, rows: int, seed: int = 42) -> Path:
-    """Batch 1 with `rows` rows as CSV in its own landing folder (the pipeline reads from a folder)."""
-    folder = root / f"landing-{size_label(rows)}"
+    """Batch 1 with `rows` rows as CSV in its own landing folder, in the loan demo's folder there
+    (<landing>/loan-default/batch_1.csv: the pipeline reads a dataset's batches from its folder)."""
+    folder = root / f"landing-{size_label(rows)}" / "loan-default"
     path = folder / "batch_1.csv"
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)

@@ -58,7 +58,7 @@ def pipeline_env(base: dict[str, str], work: Path, landing_file: Path, tenant: s
     so that nothing is reused from an earlier repeat."""
     return base | {
         "MLOPS_HOME": str(work / "home"),
-        "MLOPS_LANDING_URL": str(landing_file.parent),
+        "MLOPS_LANDING_URL": str(landing_file.parent.parent),
         "MLOPS_DATA_URL": str(work / "data" / tenant),
         "MLOPS_EXPERIMENT_NAME": f"bench-{tenant}",
         "MLOPS_MODEL_NAME": f"bench-{tenant}",

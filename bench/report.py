@@ -12,6 +12,7 @@ from bench.landing import size_label
 from bench.latency import Latencies
 from bench.overhead import SizeResult
 from bench.stats import loglog_slope, median, megabytes_per_second, percentile, ratio
+from bench.validation import Validation
 
 # What the issue aims for: (key, comparison, bound).
 AIMS = {
@@ -75,6 +76,16 @@ def dvc_repro_keys(pipeline: SizeResult, dvc_repro_seconds: list[float]) -> dict
             median([r.process_seconds for r in pipeline.pipeline]), median(dvc_repro_seconds)
         ),
         "dvc_repro_rows": float(pipeline.rows),
+    }
+
+
+def validation_keys(validation: Validation) -> dict[str, float]:
+    """Seconds of each check of one batch, and all of them against parsing the batch once."""
+    checks = validation.rules + validation.conform + validation.index + validation.cross_batch
+    return {
+        "validation_rules_seconds": validation.rules,
+        "validation_vs_parse": ratio(checks, validation.parse),
+        "validation_rows": float(validation.rows),
     }
 
 

@@ -32,21 +32,23 @@ def children_peak_rss_bytes() -> int:
 
 def bare(landing_file: Path) -> dict[str, Any]:
     from flows.adapters.cpu import cpu_budget
+    from flows.adapters.datasets import load_definition
     from flows.logic.evaluation import holdout_metrics
-    from flows.logic.features import SPLIT_COLUMN, prepare_dataset
-    from flows.logic.schema import LABEL_COLUMN
-    from flows.logic.training import fit, predict_proba, training_params
+    from flows.logic.features import SPLIT_COLUMN, build_features, encode_labels, loan_ratios, prepare_dataset
+    from flows.logic.training import fit, predict, training_params
     from flows.settings import Settings
 
-    settings = Settings()
+    loan = load_definition("loan-default", Settings())
     started = time.perf_counter()
     raw = pd.read_csv(landing_file)
-    dataset = prepare_dataset([raw], settings.holdout_fraction, settings.validation_fraction, settings.seed)
-    model = fit(dataset, training_params(settings.seed, threads=cpu_budget()))
-    holdout = dataset[dataset[SPLIT_COLUMN] == "holdout"]
-    metrics = holdout_metrics(holdout[LABEL_COLUMN].to_numpy(), predict_proba(model.booster, holdout))
+    dataset, _ = prepare_dataset([raw], loan)
+    model = fit(dataset, loan, training_params(loan, threads=cpu_budget()), loan_ratios(dataset))
+    holdout = dataset[dataset[SPLIT_COLUMN] == "holdout"].reset_index(drop=True)
+    features = build_features(holdout, loan, loan_ratios(holdout))
+    labels = encode_labels(holdout["defaulted"], loan)
+    metrics = holdout_metrics("binary", labels, predict(model.booster, features, "binary"))
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "roc_auc": metrics.roc_auc, "frame_bytes": _frame_bytes(raw)}
+    return {"seconds": seconds, "roc_auc": metrics["roc_auc"], "frame_bytes": _frame_bytes(raw)}
 
 
 def pipeline(landing_file: Path) -> dict[str, Any]:
@@ -55,7 +57,7 @@ def pipeline(landing_file: Path) -> dict[str, Any]:
     started = time.perf_counter()
     summary = training_pipeline(1)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "roc_auc": summary.roc_auc, "frame_bytes": None}
+    return {"seconds": seconds, "roc_auc": summary.score, "frame_bytes": None}
 
 
 def _frame_bytes(frame: pd.DataFrame) -> int:

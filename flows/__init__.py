@@ -8,6 +8,9 @@ import os
 # way). Set before anything loads libgomp, which reads it once; an explicit setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+# MLflow draws a progress bar for every artifact download (each model load): noise in stage logs.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
 # The embedded mode's temporary Prefect server must come up within this; Prefect's 20 s default is missed
 # on a busy 2-core machine (measured: CLI runs failed with "Timed out while attempting to connect to
 # ephemeral Prefect API server" at load 16). Read when prefect is first imported, hence here.

@@ -29,6 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="rows of each demo batch landed when the landing location lacks it",
     )
     run.add_argument("--no-demo", action="store_true", help="never land demo data")
+    run.add_argument(
+        "--dataset", help="the dataset to train (datasets/NAME/dataset.yaml; default: MLOPS_DATASET's)"
+    )
 
     generate = commands.add_parser("generate", help="land deterministic demo batches")
     generate.add_argument("--batches", type=batch_number, nargs="+", default=[1, 2, 3])
@@ -40,7 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     lineage = commands.add_parser("lineage", help="where a model version came from")
-    lineage.add_argument("model", help="NAME@ALIAS or NAME/VERSION (e.g. loan-default-xgb@champion)")
+    lineage.add_argument(
+        "model", help="NAME@ALIAS or NAME/VERSION of a model or a dataset (loan-default@champion)"
+    )
 
     promote = commands.add_parser(
         "promote",
@@ -74,6 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     check = dataset_commands.add_parser("check", help="validate a file against a dataset's definition")
     check.add_argument("name")
     check.add_argument("file", help="a CSV or Parquet file (local path or s3://...)")
+    publish = dataset_commands.add_parser(
+        "publish",
+        help="make datasets/NAME/dataset.yaml the one the data store's pipelines train (a cluster's, too)",
+    )
+    publish.add_argument("name")
 
     batch_parser = commands.add_parser("batch", help="manage ingested batches")
     batch_commands = batch_parser.add_subparsers(dest="batch_command", required=True)
@@ -81,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "retract", help="record that a batch should not have been accepted: later pipelines leave it out"
     )
     retract.add_argument("batch", type=batch_number)
+    retract.add_argument("--dataset", help="the batch's dataset (default: MLOPS_DATASET's)")
     retract.add_argument("--reason", required=True, help="why, for the audit trail and the lineage")
     retract.add_argument(
         "--force", action="store_true", help="retract it even though registered versions were trained on it"
@@ -101,8 +112,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             use_embedded_prefect(settings)
-            return run_batches(args.batches, None if args.no_demo else args.demo_rows, settings)
+            settings = settings.for_dataset(args.dataset or settings.dataset)
+            demo = not args.no_demo and settings.dataset == DEMO_DATASET
+            return run_batches(args.batches, args.demo_rows if demo else None, settings)
         if args.command == "generate":
+            settings = settings.for_dataset(DEMO_DATASET)
             from flows.adapters.landing import missing_batches
 
             batches = missing_batches(args.batches, settings) if args.if_missing else args.batches
@@ -113,9 +127,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return dataset_init(
                 args.name, args.sample, args.label, args.id_column, args.task, args.force, settings
             )
+        if args.command == "dataset" and args.dataset_command == "publish":
+            return dataset_publish(args.name, settings)
         if args.command == "dataset":
             return dataset_check(args.name, args.file, settings)
         if args.command == "batch":
+            settings = settings.for_dataset(args.dataset or settings.dataset)
             return retract_batch(args.batch, args.reason, args.force, settings)
         if args.command == "data":
             return data_get(args.model, args.directory, args.raw, settings)
@@ -128,6 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return show_lineage(args.model, settings)
     except KeyboardInterrupt:
         return 130
+
+
+# The dataset `mlops generate` lands demo batches of, and `mlops run` lands them for when they are missing.
+DEMO_DATASET = "loan-default"
 
 
 def positive_int(text: str) -> int:
@@ -143,7 +164,7 @@ def positive_int(text: str) -> int:
 
 def batch_number(text: str) -> int:
     """argparse type: a batch number, 1 to MAX_BATCH_NUMBER, refused before anything is landed or run."""
-    from flows.logic.schema import MAX_BATCH_NUMBER
+    from flows.contracts import MAX_BATCH_NUMBER
 
     value = positive_int(text)
     if value > MAX_BATCH_NUMBER:
@@ -156,7 +177,7 @@ def land_demo_batch(batch: int, rows: int, label_noise: float, fmt: str, setting
     from flows.adapters.landing import write_landing_batch
     from flows.logic.demo import generate_batch
 
-    frame = generate_batch(batch, rows, seed=settings.seed, label_noise=label_noise)
+    frame = generate_batch(batch, rows, label_noise=label_noise)
     return write_landing_batch(frame, batch, fmt, settings)
 
 
@@ -174,9 +195,13 @@ def run_batches(batches: Sequence[int], demo_rows: int | None, settings: Setting
             print(f"landed demo batch {batch} ({demo_rows} rows) at {uri}", flush=True)
     summaries: list[PipelineSummary] = []
     for position, batch in enumerate(batches, 1):
-        print(f"\n=== [{position}/{len(batches)}] training_pipeline(batch_number={batch}) ===", flush=True)
+        print(
+            f"\n=== [{position}/{len(batches)}] training_pipeline(batch_number={batch}) of dataset "
+            f"{settings.dataset!r} ===",
+            flush=True,
+        )
         try:
-            summaries.append(training_pipeline(batch))
+            summaries.append(training_pipeline(batch, dataset=settings.dataset))
         except Exception as exc:
             print_summary(summaries, settings)
             print(f"\nbatch {batch} failed: {exc}", file=sys.stderr)
@@ -209,8 +234,9 @@ def print_summary(summaries: Sequence[PipelineSummary], settings: Settings) -> N
     from rich.console import Console
     from rich.table import Table
 
+    metric = summaries[0].metric if summaries else "metric"
     table = Table(title=f"{settings.model_name}: training runs")
-    for column in ("batch", "rows", "raw data md5", "dataset md5", "model version", "ROC AUC", "champion?"):
+    for column in ("batch", "rows", "raw data md5", "dataset md5", "model version", metric, "champion?"):
         table.add_column(column, no_wrap=True)
     for s in summaries:
         table.add_row(
@@ -219,7 +245,7 @@ def print_summary(summaries: Sequence[PipelineSummary], settings: Settings) -> N
             s.raw_md5,
             s.dataset_md5,
             s.model_version,
-            f"{s.roc_auc:.4f}",
+            f"{s.score:.4f}",
             "yes" if s.is_champion else f"no (v{s.champion_version})",
         )
     console = Console(width=max(Console().width, 140))  # full md5s: people copy them
@@ -252,12 +278,12 @@ def dataset_init(
     settings: Settings,
 ) -> int:
     """Draft a definition from a sample and write it, only when it is a valid definition."""
-    from flows.adapters.datasets import definition_path
     from flows.adapters.landing import LandingError
+    from flows.feature_code import DEFINITION_FILE
     from flows.logic.definition import DefinitionError, parse_definition
     from flows.logic.drafting import draft_definition
 
-    path = definition_path(name, settings)
+    path = settings.datasets_dir / name / DEFINITION_FILE
     if path.exists() and not force:
         print(
             f"mlops dataset init: {path} exists; edit it, or pass --force to draft it again", file=sys.stderr
@@ -283,8 +309,9 @@ def dataset_init(
 
 def dataset_check(name: str, uri: str, settings: Settings) -> int:
     """Validate a file against the definition; writes nothing."""
-    from flows.adapters.datasets import definition_path, derive, derived_function, load_definition
+    from flows.adapters.datasets import definition_path, load_definition
     from flows.adapters.landing import LandingError
+    from flows.feature_code import derive, derived_function
     from flows.logic.contract import frame_problems
     from flows.logic.definition import DefinitionError
 
@@ -312,6 +339,23 @@ def dataset_check(name: str, uri: str, settings: Settings) -> int:
             return 1
         print(f"derived features: {', '.join(map(str, derived.columns))}")
     print(f"{uri}: {len(frame)} rows match dataset {name!r} (nothing was written)")
+    return 0
+
+
+def dataset_publish(name: str, settings: Settings) -> int:
+    """Store the checked definition where pipelines of these settings' data store find it first."""
+    from flows.adapters.datasets import publish_definition, published_url
+    from flows.logic.definition import DefinitionError
+
+    try:
+        definition = publish_definition(name, settings)
+    except DefinitionError as exc:
+        print(f"mlops dataset publish: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"published dataset {name!r} ({len(definition.columns)} columns, {definition.label.task}) to "
+        f"{published_url(name, settings)}: pipelines of {name!r} train with it from now on"
+    )
     return 0
 
 
@@ -388,16 +432,31 @@ def model_version(ref: str, settings: Settings, command: str) -> tuple[Any, str 
         print(f"mlops {command}: {exc}", file=sys.stderr)
         return 2
     client = connect(settings)
-    try:
-        found = (
-            client.get_model_version_by_alias(name, alias)
-            if alias
-            else client.get_model_version(name, version or "")
-        )
-    except Exception as exc:
-        print(f"mlops {command}: no model version {ref}: {exc}", file=sys.stderr)
-        return 1
-    return found, alias
+    names = [name, settings.for_dataset(name).model_name] if _is_dataset_name(name) else [name]
+    failure: Exception | None = None
+    for candidate in names:  # a dataset's name stands for its model (loan-default: loan-default-xgb)
+        try:
+            found = (
+                client.get_model_version_by_alias(candidate, alias)
+                if alias
+                else client.get_model_version(candidate, version or "")
+            )
+            return found, alias
+        except Exception as exc:
+            failure = failure or exc
+    print(f"mlops {command}: no model version {ref}: {failure}", file=sys.stderr)
+    return 1
+
+
+def _is_dataset_name(name: str) -> bool:
+    import re
+
+    return re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", name) is not None
+
+
+def version_settings(tags: dict[str, str], settings: Settings) -> Settings:
+    """The settings of the dataset a version was trained on (its catalog, landing and model)."""
+    return settings.for_dataset(tags.get("lineage.dataset") or settings.dataset)
 
 
 def retract_batch(batch: int, reason: str, force: bool, settings: Settings) -> int:
@@ -443,7 +502,8 @@ def data_get(ref: str, directory: Path, raw: bool, settings: Settings) -> int:
         return found
     mv, _ = found
     try:
-        files = lineage_files(dict(mv.tags or {}), Catalog(settings), raw)
+        tags = dict(mv.tags or {})
+        files = lineage_files(tags, Catalog(version_settings(tags, settings)), raw)
         restored = restore(files, directory, settings)
     except DataGetError as exc:
         print(f"mlops data get: {exc}", file=sys.stderr)
@@ -464,7 +524,7 @@ def show_lineage(ref: str, settings: Settings) -> int:
         return found
     mv, alias = found
     tags = dict(mv.tags or {})
-    retracted = Catalog(settings).retractions()
+    retracted = Catalog(version_settings(tags, settings)).retractions()
     trained_on = [int(b) for b in filter(None, tags.get("lineage.batches", "").split(","))]
     retracted_rows = [
         ("retracted batch", f"{r.batch_number}: {r.reason} ({r.retracted_at})")
@@ -473,6 +533,8 @@ def show_lineage(ref: str, settings: Settings) -> int:
     ]
     rows = [
         ("model", f"{mv.name} version {mv.version}" + (f" (@{alias})" if alias else "")),
+        ("dataset", tags.get("lineage.dataset", "?")),
+        ("definition sha256", tags.get("lineage.dataset_definition", "?")),
         ("aliases", ", ".join(mv.aliases or []) or "-"),
         ("batch", tags.get("lineage.batch_number", "?")),
         ("trained on batches", tags.get("lineage.batches", "?")),

@@ -8,11 +8,25 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from flows.logic.schema import MAX_BATCH_NUMBER
-
+# Batches are numbered 1..MAX_BATCH_NUMBER: raw files are named with six digits (batch_000042), so names
+# sort in batch order; a batch a day lasts 2,700 years.
+MAX_BATCH_NUMBER = 999_999
 # A flow parameter: Prefect puts these bounds in the deployment's parameter schema, so the server refuses a
 # flow run with a bad batch_number (text, a fraction, 0, negative, huge) before anything runs.
 BatchNumber = Annotated[int, Field(ge=1, le=MAX_BATCH_NUMBER, description="landing batch to train on")]
+DatasetName = Annotated[
+    str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="dataset definition (datasets/<name>/)")
+]
+
+
+class DefinitionRef(BaseModel):
+    """A dataset definition as stages receive it: its name, and the hash its text is stored under in the data
+    store (`<data>/definitions/<sha256>.yaml`), so every stage of a pipeline reads the same definition."""
+
+    name: str
+    sha256: str
+    # The hash of the derived-feature code when it is a file beside the definition; "" when there is none.
+    features_sha256: str = ""
 
 
 class StageResult(BaseModel):
@@ -59,6 +73,8 @@ class DatasetVersion(BaseModel):
     raw_md5s: list[str]
     rows: int
     holdout_rows: int
+    # Rows left out for a missing label (`label.missing: drop`).
+    dropped_rows: int = 0
 
 
 class PrepareResult(StageResult):
@@ -75,7 +91,9 @@ class TrainResult(StageResult):
     train_key: str
     dataset_md5: str
     best_iteration: int
-    valid_roc_auc: float
+    # The early-stopping metric on the validation split (roc_auc, log_loss, rmse, ...), and its value.
+    valid_metric: str
+    valid_score: float
     reused: bool
     pulled_md5s: list[str] = []
 
@@ -116,12 +134,14 @@ class ScoringResult(StageResult):
 
 
 class PipelineSummary(StageResult):
+    dataset: str
     batch_number: int
     rows: int
     raw_md5: str
     dataset_md5: str
     model_version: str
-    roc_auc: float
+    metric: str  # the gate's metric, as the dataset definition names it
+    score: float  # its value on the holdout
     champion_version: str | None
     is_champion: bool
     reused: bool

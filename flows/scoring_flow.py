@@ -14,20 +14,24 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the `flows` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import pandas as pd
 from prefect import flow, get_run_logger
 
-from flows.contracts import ScoringResult
-from flows.logic.features import build_features
-from flows.logic.schema import ID_COLUMN
-from flows.logic.scoring import pinned_version, prediction_frame, predictions_stem
+from flows.adapters.datasets import resolve_definition
+from flows.contracts import BatchNumber, DatasetName, ScoringResult
+from flows.logic.scoring import ROW_COLUMN, pinned_version, prediction_frame, predictions_stem
 from flows.settings import get_settings
 from flows.stages.runner import publish
 from flows.tasks import data, model
 
 
 @flow(name="score", log_prints=True)
-def score_batch(batch_number: int) -> ScoringResult:
+def score_batch(batch_number: BatchNumber, dataset: DatasetName | None = None) -> ScoringResult:
+    """Score landing batch N of the dataset (none: MLOPS_DATASET's) with the environment's pinned model, a
+    raw-row model: it builds its own features from the columns as they landed."""
     settings = get_settings()
+    settings = settings.for_dataset(dataset or settings.dataset)
+    _, definition = resolve_definition(settings.dataset, settings)
     model_name = settings.scoring_model_name or settings.model_name
     version_number = pinned_version(settings.scoring_model_version, settings.environment)
     version = model.load_version(model_name, version_number, settings)
@@ -39,9 +43,16 @@ def score_batch(batch_number: int) -> ScoringResult:
         version_number,
         version.run_id,
     )
+    trained_on = (version.tags or {}).get("lineage.dataset", settings.dataset)
+    if trained_on != settings.dataset:
+        raise ValueError(
+            f"{model_name} version {version_number} was trained on dataset {trained_on!r}, not "
+            f"{settings.dataset!r}: pin a model of {settings.dataset!r} (scoring.model), or score "
+            f"{trained_on!r}"
+        )
     landing = data.load_landing(batch_number, settings)
-    batch = data.validate(batch_number, landing.frame, label_required=False)
-    probabilities = model.probabilities(version, build_features(batch), settings)
+    batch = data.validate(batch_number, landing.frame, definition, label_required=False)
+    answer = model.predictions(version, batch.loc[:, definition.feature_columns], settings)
     stem = f"{settings.predictions_url}/{predictions_stem(batch_number, model_name, version_number)}"
     result = ScoringResult(
         environment=settings.environment,
@@ -55,7 +66,8 @@ def score_batch(batch_number: int) -> ScoringResult:
         predictions_uri=f"{stem}.parquet",
         record_uri=f"{stem}.json",
     )
-    predictions = prediction_frame(batch[ID_COLUMN], probabilities, model_name, version_number)
+    ids = batch[definition.id] if definition.id else pd.Series(range(len(batch)), name=ROW_COLUMN)
+    predictions = prediction_frame(ids, answer, model_name, version_number)
     data.write_predictions(predictions, result, settings)
     return publish(result, settings)
 

@@ -18,13 +18,15 @@ class Settings(BaseSettings):
     `AWS_SECRET_ACCESS_KEY` variables themselves (in a cluster, from a Secret).
     """
 
-    model_config = SettingsConfigDict(env_prefix="MLOPS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="MLOPS_", extra="ignore", populate_by_name=True)
 
     # Local state of the embedded mode (SQLite, artifact folder, DVC remote folder, workspaces).
     home: Path = Field(default=Path(".mlops"))
     # Dataset definitions: <datasets_dir>/<name>/dataset.yaml (`mlops dataset init` drafts one).
     datasets_dir: Path = Field(default=Path("datasets"))
-    # Where new batches land: a local folder or s3://bucket/prefix.
+    # The dataset a pipeline trains when its parameters name none.
+    dataset: str = Field(default="loan-default", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    # Where new batches land: a local folder or s3://bucket/prefix; each dataset's in <landing>/<dataset>/.
     landing_url: str = ""
     # Root of the versioned data: DVC remote under <root>/dvc, data catalog under <root>/catalog.
     data_url: str = ""
@@ -38,14 +40,11 @@ class Settings(BaseSettings):
     mlflow_http_backoff_factor: int = Field(default=1, ge=0)
     # S3-compatible endpoint (MinIO, Ceph, AWS); empty means AWS itself.
     s3_endpoint_url: str = ""
-    experiment_name: str = "loan-default"
-    model_name: str = "loan-default-xgb"
+    # The MLflow experiment and registered model; empty: named after the dataset (`<dataset>`,
+    # `<dataset>-xgb`). Set them only where one dataset is trained.
+    experiment_override: str = Field(default="", validation_alias="MLOPS_EXPERIMENT_NAME")
+    model_override: str = Field(default="", validation_alias="MLOPS_MODEL_NAME")
     champion_alias: str = "champion"
-    # A new model must beat the champion's holdout ROC AUC by at least this much to be promoted.
-    promotion_margin: float = 0.002
-    holdout_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
-    validation_fraction: float = Field(default=0.15, gt=0.0, lt=1.0)
-    seed: int = 42
     # Batches larger than this are refused before anything is read into memory.
     max_batch_bytes: int = Field(default=2 * 1024**3, gt=0)
     # How the pipeline launches stages: "inline" (subflows in this process), "deployments" (each
@@ -69,13 +68,28 @@ class Settings(BaseSettings):
         return self.home.expanduser().resolve()
 
     @property
+    def experiment_name(self) -> str:
+        return self.experiment_override or self.dataset
+
+    @property
+    def model_name(self) -> str:
+        return self.model_override or f"{self.dataset}-xgb"
+
+    def for_dataset(self, name: str) -> Settings:
+        """These settings for another dataset: its landing folder, catalog, experiment and model."""
+        return (
+            self if name == self.dataset else Settings.model_validate(self.model_dump() | {"dataset": name})
+        )
+
+    @property
     def mode(self) -> Literal["embedded", "services"]:
         """Embedded when no tracking server is configured."""
         return "services" if self.mlflow_tracking_uri.startswith("http") else "embedded"
 
     @property
     def resolved_landing_url(self) -> str:
-        return self.landing_url or str(self.home_dir / "landing")
+        """Where this dataset's batches land: <landing>/<dataset>/batch_<N>.csv (or .parquet)."""
+        return f"{(self.landing_url or str(self.home_dir / 'landing')).rstrip('/')}/{self.dataset}"
 
     @property
     def resolved_data_url(self) -> str:
@@ -87,7 +101,13 @@ class Settings(BaseSettings):
 
     @property
     def catalog_url(self) -> str:
-        return f"{self.resolved_data_url}/catalog"
+        """This dataset's catalog: its raw batches, datasets and retractions."""
+        return f"{self.resolved_data_url}/catalog/{self.dataset}"
+
+    @property
+    def definitions_url(self) -> str:
+        """Dataset definitions by the hash of their text, as stages read them."""
+        return f"{self.resolved_data_url}/definitions"
 
     @property
     def stage_results_url(self) -> str:

@@ -18,8 +18,10 @@ if __package__ in (None, ""):  # run as a script: make the `flows` package impor
 
 from prefect import flow
 
+from flows.adapters.datasets import resolve_definition
 from flows.contracts import (
     BatchNumber,
+    DatasetName,
     EvaluationResult,
     IngestResult,
     PipelineSummary,
@@ -43,27 +45,37 @@ PROMOTION_ATTEMPTS = 3
 
 
 @flow(name=PIPELINE_NAME, log_prints=True)
-def training_pipeline(batch_number: BatchNumber, candidates: int = 1) -> PipelineSummary:
+def training_pipeline(
+    batch_number: BatchNumber, candidates: int = 1, dataset: DatasetName | None = None
+) -> PipelineSummary:
     """Each stage runs in turn (inline, or as its own flow run on the work pool); a failed stage
     fails the pipeline with that stage's error and nothing after it runs.
 
-    `candidates` > 1 fans training out into that many hyperparameter sets (parallel flow runs on the
-    pool); all are logged to MLflow and the best on the validation split is registered.
+    `dataset` names the definition (`datasets/<name>/dataset.yaml`, or one published with
+    `mlops dataset publish`); none: MLOPS_DATASET's. `candidates` > 1 fans training out into that many of
+    the definition's hyperparameter sets (parallel flow runs on the pool); all are logged to MLflow and the
+    best on the validation split is registered.
     """
     settings = get_settings()
-    ingested = run_stage(ingest, IngestResult, settings, batch_number=batch_number)
-    prepared = run_stage(prepare, PrepareResult, settings, raw_versions=ingested.raw_versions)
+    settings = settings.for_dataset(dataset or settings.dataset)
+    ref, definition = resolve_definition(settings.dataset, settings)
+    overrides = candidate_overrides(definition, candidates)
+    ingested = run_stage(ingest, IngestResult, settings, batch_number=batch_number, definition=ref)
+    prepared = run_stage(prepare, PrepareResult, settings, raw_versions=ingested.raw_versions, definition=ref)
     if candidates == 1:
-        trained = run_stage(train, TrainResult, settings, dataset=prepared.dataset, batch_number=batch_number)
+        trained = run_stage(
+            train, TrainResult, settings, dataset=prepared.dataset, batch_number=batch_number, definition=ref
+        )
     else:
         parameter_sets = [
             {
                 "dataset": prepared.dataset,
                 "batch_number": batch_number,
-                "params": overrides,
+                "definition": ref,
+                "params": params,
                 "register": False,
             }
-            for overrides in candidate_overrides(candidates)
+            for params in overrides
         ]
         trained = register_best(run_stages(train, TrainResult, settings, parameter_sets), settings)
     # A decision made against a champion that a concurrent pipeline has since replaced is made again.
@@ -75,8 +87,9 @@ def training_pipeline(batch_number: BatchNumber, candidates: int = 1) -> Pipelin
             trained=trained,
             dataset=prepared.dataset,
             batch_number=batch_number,
+            definition=ref,
         )
-        promotion = run_stage(promote, PromotionResult, settings, evaluation=evaluation)
+        promotion = run_stage(promote, PromotionResult, settings, evaluation=evaluation, definition=ref)
         if not promotion.stale:
             break
     else:
@@ -92,12 +105,14 @@ def training_pipeline(batch_number: BatchNumber, candidates: int = 1) -> Pipelin
         "promote": promotion,
     }
     summary = PipelineSummary(
+        dataset=settings.dataset,
         batch_number=batch_number,
         rows=prepared.dataset.rows,
         raw_md5=ingested.raw_versions[-1].file.md5,
         dataset_md5=prepared.dataset.file.md5,
         model_version=trained.model_version,
-        roc_auc=evaluation.metrics["roc_auc"],
+        metric=definition.metric_name,
+        score=evaluation.metrics[definition.metric_name],
         champion_version=promotion.champion_version,
         is_champion=promotion.champion_version == trained.model_version,
         reused=ingested.reused and prepared.reused and trained.reused,

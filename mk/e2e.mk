@@ -72,7 +72,7 @@ $(IMAGES_DIR)/pause.tar: hack/pause/main.go hack/images/build.sh | node-packages
 	$(IMAGE_BUILD) pause $@ $(IMAGES_DIR)/pause
 
 $(IMAGES_DIR)/flow-runner.tar: images/flow-runner/Dockerfile pyproject.toml uv.lock README.md prefect.yaml \
-    $(shell git ls-files flows) $(IMAGES_DIR)/base.tar
+    $(shell git ls-files flows datasets) $(IMAGES_DIR)/base.tar
 	$(IMAGE_BUILD) dockerfile $@ images/flow-runner/Dockerfile . localhost/$(FLOW_RUNNER_IMAGE) \
 	  --build-arg PYTHON_IMAGE=$(BASE_IMAGE) --build-arg UV_SYSTEM_CERTS=true
 

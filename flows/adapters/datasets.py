@@ -4,23 +4,24 @@
 (`features:derive` for `datasets/<name>/features.py`) is loaded from there under a name of its own, so two
 datasets' `features.py` never collide; any other module is imported as usual
 (`flows.logic.features:loan_ratios`).
+
+A pipeline resolves its dataset's definition once: the one published to the data store
+(`mlops dataset publish NAME`, `<data>/definitions/<name>.yaml`: how a cluster gets a new dataset without an
+image rebuild), else the file in the datasets folder. It stores the text by its hash and hands stages that
+hash (a `DefinitionRef`), so every stage of one pipeline reads the same definition. Feature code is never
+read from the data store: it runs in every stage, so it comes with the image (or the checkout).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from collections.abc import Callable
+import hashlib
 from pathlib import Path
-from types import ModuleType
 
-import pandas as pd
-
+from flows.adapters.objectstore import open_fs
+from flows.contracts import DefinitionRef
+from flows.feature_code import DEFINITION_FILE, derived_function, features_file
 from flows.logic.definition import DatasetDefinition, DefinitionError, parse_definition
 from flows.settings import Settings
-
-DEFINITION_FILE = "dataset.yaml"
-DerivedFeatures = Callable[[pd.DataFrame], pd.DataFrame]
 
 
 class UnknownDataset(DefinitionError):
@@ -31,81 +32,110 @@ class UnknownDataset(DefinitionError):
         self.where, self.problems = "", [message]
 
 
+# The datasets that come with the code (the loan demo): beside `flows/`, in a checkout and in the image.
+BUNDLED_DATASETS = Path(__file__).resolve().parents[2] / "datasets"
+
+
 def definition_path(name: str, settings: Settings) -> Path:
-    return settings.datasets_dir / name / DEFINITION_FILE
+    """Where the named definition is: in MLOPS_DATASETS_DIR, else among the bundled ones; where a new one
+    is written (MLOPS_DATASETS_DIR) when it is in neither."""
+    own = settings.datasets_dir / name / DEFINITION_FILE
+    bundled = BUNDLED_DATASETS / name / DEFINITION_FILE
+    return bundled if not own.is_file() and bundled.is_file() else own
 
 
 def load_definition(name: str, settings: Settings) -> DatasetDefinition:
-    """The named dataset's definition, checked (its derived-feature function included)."""
+    """The named dataset's definition in the datasets folder, checked (its derived-feature function
+    included)."""
+    path = definition_path(name, settings)
+    return _checked(name, _local_text(name, settings), str(path), path.parent)
+
+
+def _local_text(name: str, settings: Settings) -> str:
     path = definition_path(name, settings)
     if not path.is_file():
-        known = sorted(p.parent.name for p in settings.datasets_dir.glob(f"*/{DEFINITION_FILE}"))
+        folders = (settings.datasets_dir, BUNDLED_DATASETS)
+        known = sorted({p.parent.name for folder in folders for p in folder.glob(f"*/{DEFINITION_FILE}")})
         raise UnknownDataset(
-            f"no dataset {name!r}: {path} does not exist (datasets in {settings.datasets_dir}: "
+            f"no dataset {name!r}: {path} does not exist (datasets known: "
             f"{', '.join(known) or 'none'}); draft one with "
             f"`mlops dataset init {name} --from FILE --label COLUMN`"
         )
-    definition = parse_definition(path.read_text(), str(path))
+    return path.read_text()
+
+
+def _checked(name: str, text: str, where: str, folder: Path) -> DatasetDefinition:
+    definition = parse_definition(text, where)
     if definition.name != name:
-        raise DefinitionError(
-            str(path), [f"name: {definition.name!r} differs from its folder's name {name!r}"]
-        )
-    derived_function(
-        definition, path.parent
-    )  # a definition whose feature code does not import is refused now
+        raise DefinitionError(where, [f"name: {definition.name!r} differs from the dataset's name {name!r}"])
+    derived_function(definition, folder)  # a definition whose feature code does not import is refused now
     return definition
 
 
-def derived_function(definition: DatasetDefinition, folder: Path) -> DerivedFeatures | None:
-    """The definition's derived-feature function, imported; DefinitionError when it cannot be."""
-    if definition.features.derived is None:
-        return None
-    module_name, function_name = definition.features.derived.split(":")
-    where = str(folder / DEFINITION_FILE)
-    try:
-        module = _module(module_name, folder, definition.name)
-    except Exception as exc:  # any import-time failure of the user's code is the definition's problem
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def published_url(name: str, settings: Settings) -> str:
+    return f"{settings.definitions_url}/{name}.yaml"
+
+
+def publish_definition(name: str, settings: Settings) -> DatasetDefinition:
+    """Check the datasets folder's definition and make it the one pipelines in these settings' data store
+    use (`mlops dataset publish`): a cluster's stages then need no image with it."""
+    definition = load_definition(name, settings)
+    fs, path = open_fs(published_url(name, settings), settings)
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    fs.pipe_file(path, _local_text(name, settings).encode())
+    return definition
+
+
+def resolve_definition(name: str, settings: Settings) -> tuple[DefinitionRef, DatasetDefinition]:
+    """The definition a pipeline of `name` trains with (published, else the datasets folder's), stored by
+    the hash of its text for the pipeline's stages."""
+    fs, path = open_fs(published_url(name, settings), settings)
+    folder = definition_path(name, settings).parent
+    if fs.exists(path):
+        text, where = fs.cat_file(path).decode(), published_url(name, settings)
+    else:
+        text, where = _local_text(name, settings), str(definition_path(name, settings))
+    definition = _checked(name, text, where, folder)
+    sha = _sha256(text.encode())
+    fs, stored = open_fs(f"{settings.definitions_url}/{sha}.yaml", settings)
+    if not fs.exists(stored):
+        fs.makedirs(stored.rsplit("/", 1)[0], exist_ok=True)
+        fs.pipe_file(stored, text.encode())
+    code = features_file(definition, folder)
+    ref = DefinitionRef(name=name, sha256=sha, features_sha256=_sha256(code.read_bytes()) if code else "")
+    return ref, definition
+
+
+def fetch_definition(ref: DefinitionRef, settings: Settings) -> DatasetDefinition:
+    """The definition a stage was handed, read by its hash; its feature code must be the pipeline's."""
+    return fetch_definition_source(ref, settings)[0]
+
+
+def fetch_definition_source(
+    ref: DefinitionRef, settings: Settings
+) -> tuple[DatasetDefinition, str, Path | None]:
+    """The definition a stage was handed, its text, and its derived-feature file (when it has one)."""
+    where = f"{settings.definitions_url}/{ref.sha256}.yaml"
+    fs, path = open_fs(where, settings)
+    text = fs.cat_file(path).decode()
+    if _sha256(text.encode()) != ref.sha256:
         raise DefinitionError(
-            where, [f"features.derived: cannot import {module_name!r}: {type(exc).__name__}: {exc}"]
-        ) from exc
-    function = getattr(module, function_name, None)
-    if not callable(function):
-        raise DefinitionError(where, [f"features.derived: {module_name!r} has no function {function_name!r}"])
-    return function
-
-
-def _module(module_name: str, folder: Path, dataset: str) -> ModuleType:
-    local = folder / f"{module_name.replace('.', '/')}.py"
-    if not local.is_file():
-        return importlib.import_module(module_name)
-    unique = f"mlops_dataset_{dataset.replace('-', '_')}_{module_name.replace('.', '_')}"
-    spec = importlib.util.spec_from_file_location(unique, local)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def derive(function: DerivedFeatures, raw: pd.DataFrame, definition: DatasetDefinition) -> pd.DataFrame:
-    """The derived columns of `raw` (one row each, numeric, named apart from the declared columns)."""
-    where = f"features.derived ({definition.features.derived})"
-    try:
-        out = function(raw.copy())
-    except Exception as exc:
-        raise DefinitionError(where, [f"raised {type(exc).__name__}: {exc}"]) from exc
-    if not isinstance(out, pd.DataFrame):
-        raise DefinitionError(where, [f"must return a pandas DataFrame, returned {type(out).__name__}"])
-    problems = []
-    if len(out) != len(raw):
-        problems.append(f"returned {len(out)} rows for {len(raw)}: one row per input row is needed")
-    clashes = sorted({str(c) for c in out.columns} & {c.name for c in definition.columns})
-    if clashes:
-        problems.append(f"returned columns that are declared already: {', '.join(map(repr, clashes))}")
-    if out.columns.duplicated().any():
-        problems.append("returned a column name twice")
-    text = [str(c) for c in out.columns if not pd.api.types.is_numeric_dtype(out[c])]
-    if text:
-        problems.append(f"returned columns that are not numeric: {', '.join(map(repr, text))}")
-    if problems:
-        raise DefinitionError(where, problems)
-    return out.reset_index(drop=True)
+            where, ["the stored definition does not match its hash: the data store is damaged"]
+        )
+    folder = definition_path(ref.name, settings).parent
+    definition = _checked(ref.name, text, where, folder)
+    code = features_file(definition, folder)
+    found = _sha256(code.read_bytes()) if code else ""
+    if found != ref.features_sha256:
+        raise DefinitionError(
+            str(folder),
+            [
+                f"features.derived: this stage's feature code ({code or 'none'}) is not the pipeline's: "
+                "run stages from the same image (or checkout) as the pipeline"
+            ],
+        )
+    return definition, text, code

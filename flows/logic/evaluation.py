@@ -3,70 +3,112 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
-from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    f1_score,
+    log_loss,
+    mean_absolute_error,
+    mean_squared_error,
+    r2_score,
+    roc_auc_score,
+)
+
+from flows.logic.definition import Task
 
 # The gate's decision, as a tag on the model version (and its run): what `mlops promote` checks.
 GATE_DECISION_TAG = "gate.decision"
 GATE_PROMOTE, GATE_KEEP = "promote", "keep"
 
 
-@dataclass(frozen=True)
-class Metrics:
-    roc_auc: float
-    log_loss: float
-    accuracy: float
-    rows: int
-
-    def as_dict(self, prefix: str = "") -> dict[str, float]:
-        return {f"{prefix}{k}": float(v) for k, v in asdict(self).items()}
+# A metric's name as a person reads it in a gate's reason.
+METRIC_LABELS = {
+    "roc_auc": "ROC AUC",
+    "pr_auc": "PR AUC",
+    "log_loss": "log loss",
+    "accuracy": "accuracy",
+    "f1": "F1",
+    "macro_f1": "macro F1",
+    "rmse": "RMSE",
+    "mae": "MAE",
+    "r2": "R^2",
+}
+# Holdout metrics by name, and the holdout's row count under "rows".
+Metrics = dict[str, float]
 
 
 @dataclass(frozen=True)
 class GateDecision:
     promote: bool
     reason: str
-    new_roc_auc: float
-    champion_roc_auc: float | None
+    metric: str
+    new_value: float
+    champion_value: float | None
     margin: float
 
 
-def holdout_metrics(labels: np.ndarray, probabilities: np.ndarray) -> Metrics:
-    """ROC AUC, log loss and accuracy at 0.5 of predicted default probabilities."""
-    if len(labels) == 0 or len(labels) != len(probabilities):
-        raise ValueError("labels and probabilities must be non-empty and of equal length")
-    if len(np.unique(labels)) < 2:
-        raise ValueError("the holdout holds only one class; ROC AUC is undefined")
-    return Metrics(
-        roc_auc=float(roc_auc_score(labels, probabilities)),
-        log_loss=float(log_loss(labels, probabilities, labels=[0, 1])),
-        accuracy=float(accuracy_score(labels, probabilities >= 0.5)),
-        rows=len(labels),
-    )
+def holdout_metrics(task: Task, labels: np.ndarray, predictions: np.ndarray, classes: int = 2) -> Metrics:
+    """The task's metrics of predictions against encoded labels (see `features.encode_labels`): binary from
+    the positive class's probability, multiclass from one probability per class, regression from values."""
+    if len(labels) == 0 or len(labels) != len(predictions):
+        raise ValueError("labels and predictions must be non-empty and of equal length")
+    if task == "regression":
+        return {
+            "rmse": float(np.sqrt(mean_squared_error(labels, predictions))),
+            "mae": float(mean_absolute_error(labels, predictions)),
+            "r2": float(r2_score(labels, predictions)) if len(labels) > 1 else float("nan"),
+            "rows": float(len(labels)),
+        }
+    if task == "binary":
+        if len(np.unique(labels)) < 2:
+            raise ValueError("the holdout holds only one class; ROC AUC is undefined")
+        decided = predictions >= 0.5
+        return {
+            "roc_auc": float(roc_auc_score(labels, predictions)),
+            "pr_auc": float(average_precision_score(labels, predictions)),
+            "log_loss": float(log_loss(labels, predictions, labels=[0, 1])),
+            "accuracy": float(accuracy_score(labels, decided)),
+            "f1": float(f1_score(labels, decided, zero_division=0.0)),
+            "rows": float(len(labels)),
+        }
+    decided = predictions.argmax(axis=1)
+    return {
+        "log_loss": float(log_loss(labels, predictions, labels=list(range(classes)))),
+        "accuracy": float(accuracy_score(labels, decided)),
+        "macro_f1": float(f1_score(labels, decided, average="macro", zero_division=0.0)),
+        "rows": float(len(labels)),
+    }
 
 
 def promotion_gate(
-    new: Metrics, champion: Metrics | None, margin: float, is_champion: bool = False
+    new: Metrics,
+    champion: Metrics | None,
+    metric: str,
+    maximize: bool,
+    margin: float,
+    is_champion: bool = False,
 ) -> GateDecision:
-    """Promote the first model, or one whose ROC AUC beats the champion's by at least `margin`."""
+    """Promote the first model, or one whose `metric` beats the champion's by at least `margin` (higher is
+    better when `maximize`, lower otherwise)."""
+    value = new[metric]
+    champ = champion[metric] if champion else None
+    label = METRIC_LABELS.get(metric, metric)
     if is_champion:
-        return GateDecision(
-            False,
-            "this version is already the champion",
-            new.roc_auc,
-            champion.roc_auc if champion else None,
-            margin,
-        )
-    if champion is None:
-        return GateDecision(True, "no champion yet", new.roc_auc, None, margin)
-    gain = new.roc_auc - champion.roc_auc
+        return GateDecision(False, "this version is already the champion", metric, value, champ, margin)
+    if champ is None:
+        return GateDecision(True, "no champion yet", metric, value, None, margin)
+    gain = value - champ if maximize else champ - value
+    better = "higher" if maximize else "lower"
     if gain >= margin:
-        reason = f"ROC AUC {new.roc_auc:.4f} beats champion {champion.roc_auc:.4f} by {gain:+.4f}"
-        return GateDecision(True, f"{reason} (margin {margin:g})", new.roc_auc, champion.roc_auc, margin)
-    reason = f"ROC AUC {new.roc_auc:.4f} vs champion {champion.roc_auc:.4f} ({gain:+.4f})"
-    return GateDecision(False, f"{reason} is below margin {margin:g}", new.roc_auc, champion.roc_auc, margin)
+        reason = f"{label} {value:.4f} beats champion {champ:.4f} by {gain:+.4f}"
+        return GateDecision(
+            True, f"{reason} (margin {margin:g}, {better} is better)", metric, value, champ, margin
+        )
+    reason = f"{label} {value:.4f} vs champion {champ:.4f} ({gain:+.4f}, {better} is better)"
+    return GateDecision(False, f"{reason} is below margin {margin:g}", metric, value, champ, margin)
 
 
 def rerun_decision(decision: GateDecision, first_tags: Mapping[str, str]) -> GateDecision:
@@ -105,9 +147,9 @@ def comparison_markdown(
         "| metric | new | champion |",
         "|---|---|---|",
     ]
-    for name in ("roc_auc", "log_loss", "accuracy", "rows"):
-        champ = "-" if champion is None else f"{getattr(champion, name):.4f}"
-        lines.append(f"| {name} | {getattr(new, name):.4f} | {champ} |")
+    for name, value in new.items():
+        champ = "-" if champion is None else f"{champion[name]:.4f}"
+        lines.append(f"| {name} | {value:.4f} | {champ} |")
     verdict = "**promote**" if decision.promote else "**keep champion**"
     lines += [
         "",

@@ -1,23 +1,174 @@
-"""Features and the deterministic, stable split. Pure: data in, new data out."""
+"""Model inputs, labels, row ids and the stable split, all from a dataset definition. Pure: data in, data out.
+
+Features are the definition's non-role columns: integer, number and boolean columns as float64 (a null is
+NaN, which XGBoost treats as missing), then the derived columns, then each category one-hot
+(`<column>__<value>`, one per declared value; a null is all zeros). The same function builds them for
+training, evaluation and the registered model, so a model always sees what it was trained on.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from flows.logic.schema import COLUMNS, ID_COLUMN, LABEL_COLUMN
+from flows.logic.definition import DatasetDefinition, Scalar
 
 SPLIT_COLUMN = "split"
-NUMERIC_COLUMNS = tuple(c.name for c in COLUMNS if c.kind in ("int", "float"))
-CATEGORY_COLUMNS = tuple(c for c in COLUMNS if c.kind == "category")
-DERIVED_COLUMNS = ("loan_to_income", "payment_to_income", "log_income")
-FEATURE_COLUMNS: tuple[str, ...] = (
-    NUMERIC_COLUMNS
-    + DERIVED_COLUMNS
-    + tuple(f"{c.name}__{v}" for c in CATEGORY_COLUMNS for v in c.categories)
-)
-# Bump when the feature code changes: part of the prepare stage's cache key.
-FEATURES_VERSION = "1"
+# The id of a dataset declared without one (`id: null`): a hash of the row's content.
+ROW_ID_COLUMN = "row_id"
+
+
+class UnseenCategory(ValueError):
+    """A category value the definition does not list, where the definition says to refuse it."""
+
+
+def id_column(definition: DatasetDefinition) -> str:
+    return definition.id or ROW_ID_COLUMN
+
+
+def content_ids(frame: pd.DataFrame, definition: DatasetDefinition) -> pd.Series:
+    """A 64-bit id per row from all its declared columns (canonical dtypes): equal rows, equal ids."""
+    columns = [c.name for c in definition.columns if c.name in frame.columns]
+    hashes = pd.util.hash_pandas_object(frame.loc[:, columns], index=False).to_numpy()
+    return pd.Series(hashes.view(np.int64), index=frame.index, name=ROW_ID_COLUMN)
+
+
+def with_ids(frame: pd.DataFrame, definition: DatasetDefinition) -> pd.DataFrame:
+    """The frame with its id column: as landed, or derived from content when the definition has none."""
+    if definition.id is not None:
+        return frame
+    out = frame.copy()
+    out.insert(0, ROW_ID_COLUMN, content_ids(frame, definition).to_numpy())
+    return out
+
+
+def numeric_columns(definition: DatasetDefinition) -> list[str]:
+    return [
+        c.name
+        for c in definition.columns
+        if c.name in definition.feature_columns and (c.numeric or c.type == "boolean")
+    ]
+
+
+def category_columns(definition: DatasetDefinition) -> list[tuple[str, list[Scalar]]]:
+    return [
+        (c.name, list(c.values or []))
+        for c in definition.columns
+        if c.name in definition.feature_columns and c.type == "category"
+    ]
+
+
+def feature_names(definition: DatasetDefinition, derived: list[str]) -> list[str]:
+    """The model's input columns, in order."""
+    one_hot = [f"{name}__{value}" for name, values in category_columns(definition) for value in values]
+    return numeric_columns(definition) + derived + one_hot
+
+
+def build_features(
+    raw: pd.DataFrame, definition: DatasetDefinition, derived: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Model inputs (all float64) from conformed raw rows and their derived columns.
+
+    A category value the definition does not list is refused or, as `features.unseen_categories` says,
+    treated as missing (all zeros).
+    """
+    columns: dict[str, np.ndarray] = {}
+    for name in numeric_columns(definition):
+        columns[name] = pd.to_numeric(raw[name].astype("object"), errors="coerce").to_numpy(dtype="float64")
+    if derived is not None:
+        for name in derived.columns:
+            columns[str(name)] = derived[name].to_numpy(dtype="float64")
+    for name, values in category_columns(definition):
+        texts = raw[name].astype("object").to_numpy()
+        allowed = {str(v) for v in values}
+        present = pd.notna(texts)
+        unseen = present & ~np.isin(texts.astype(str), list(allowed))
+        if unseen.any() and definition.features.unseen_categories == "refuse":
+            example = texts[unseen][0]
+            raise UnseenCategory(
+                f"column {name!r} has {int(unseen.sum())} value(s) the definition does not list "
+                f"(e.g. {example!r}); allowed: {', '.join(map(repr, allowed))}"
+            )
+        for value in values:
+            columns[f"{name}__{value}"] = (texts == str(value)).astype("float64")
+    out = pd.DataFrame(columns, index=pd.RangeIndex(len(raw)))
+    derived_columns = [] if derived is None else [str(c) for c in derived.columns]
+    return out.loc[:, feature_names(definition, derived_columns)]
+
+
+def encode_labels(labels: pd.Series, definition: DatasetDefinition) -> np.ndarray:
+    """What XGBoost learns: binary 1 for the positive class, multiclass the class's index, regression the
+    value. The labels are conformed (their column's canonical dtype) and present."""
+    task = definition.label.task
+    if task == "regression":
+        return labels.to_numpy(dtype="float64")
+    keys = labels.map(repr).to_numpy()
+    if task == "binary":
+        return (keys == repr(_canonical(definition.positive_class, definition))).astype("float64")
+    index = {repr(_canonical(c, definition)): i for i, c in enumerate(definition.class_names)}
+    return np.array([index[k] for k in keys], dtype="float64")
+
+
+def _canonical(value: Scalar, definition: DatasetDefinition) -> Scalar:
+    """A declared class as the label column holds it once conformed."""
+    column = definition.column(definition.label.column)
+    if column.type == "integer":
+        return int(value)
+    if column.type == "number":
+        return float(value)
+    if column.type == "boolean":
+        return bool(value)
+    return str(value)
+
+
+def split_keys(frame: pd.DataFrame, definition: DatasetDefinition) -> np.ndarray:
+    """What decides a row's split, as uint64: its group (rows of a group stay together), else its id
+    (an integer id as itself, so a row's split is the same as before definitions existed)."""
+    key = definition.split.group or id_column(definition)
+    values = frame[key]
+    if key != definition.split.group and pd.api.types.is_integer_dtype(values):
+        return values.to_numpy(dtype=np.int64).astype(np.uint64)
+    return pd.util.hash_pandas_object(values.astype(str), index=False).to_numpy()
+
+
+def stable_unit_interval(keys: np.ndarray, salt: int) -> np.ndarray:
+    """A uniform number in [0, 1) per key that depends only on (key, salt): splitmix64."""
+    with np.errstate(over="ignore"):
+        z = keys.astype(np.uint64) + np.uint64(salt & (2**64 - 1))
+        z = z + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / float(2**53)
+
+
+def assign_split(frame: pd.DataFrame, definition: DatasetDefinition) -> np.ndarray:
+    """'holdout', 'valid' or 'train' per row. A row's split never changes as batches are added."""
+    split = definition.split
+    u = stable_unit_interval(split_keys(frame, definition), split.seed)
+    return np.where(
+        u < split.holdout, "holdout", np.where(u < split.holdout + split.validation, "valid", "train")
+    )
+
+
+def prepare_dataset(
+    raw_batches: list[pd.DataFrame], definition: DatasetDefinition
+) -> tuple[pd.DataFrame, int]:
+    """The training table (the raw columns, the id, and each row's split) of the given conformed batches,
+    and how many rows were dropped for a missing label (`label.missing: drop`)."""
+    if not raw_batches:
+        raise ValueError("prepare_dataset needs at least one batch")
+    raw = with_ids(pd.concat(raw_batches, ignore_index=True), definition)
+    ids = id_column(definition)
+    dupes = raw[ids].duplicated()
+    if dupes.any() and definition.id is not None:
+        example = raw.loc[dupes, ids].iloc[0]
+        raise ValueError(f"{int(dupes.sum())} {ids} value(s) appear in more than one batch (e.g. {example})")
+    unlabelled = raw[definition.label.column].isna()
+    if unlabelled.any():
+        raw = raw.loc[~unlabelled].reset_index(drop=True)
+    raw[SPLIT_COLUMN] = assign_split(raw, definition)
+    return raw, int(unlabelled.sum())
 
 
 def loan_ratios(raw: pd.DataFrame) -> pd.DataFrame:
@@ -32,59 +183,3 @@ def loan_ratios(raw: pd.DataFrame) -> pd.DataFrame:
             "log_income": np.log(income),
         }
     )
-
-
-def build_features(raw: pd.DataFrame) -> pd.DataFrame:
-    """Model inputs (all float) from validated raw rows: ratios plus one-hot categories."""
-    out = raw.loc[:, list(NUMERIC_COLUMNS)].astype("float64").reset_index(drop=True)
-    for name, ratio in loan_ratios(raw).items():
-        out[name] = ratio.to_numpy()
-    for column in CATEGORY_COLUMNS:
-        values = raw[column.name].to_numpy()
-        for value in column.categories:
-            out[f"{column.name}__{value}"] = (values == value).astype("float64")
-    return out.loc[:, list(FEATURE_COLUMNS)]
-
-
-def stable_unit_interval(ids: pd.Series, salt: int) -> np.ndarray:
-    """A uniform number in [0, 1) per id that depends only on (id, salt): splitmix64."""
-    with np.errstate(over="ignore"):
-        z = ids.to_numpy(dtype=np.int64).astype(np.uint64) + np.uint64(salt & (2**64 - 1))
-        z = z + np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(11)).astype(np.float64) / float(2**53)
-
-
-def assign_split(ids: pd.Series, holdout_fraction: float, validation_fraction: float, seed: int) -> pd.Series:
-    """'holdout', 'valid' or 'train' per id. A row's split never changes as batches are added."""
-    u = stable_unit_interval(ids, seed)
-    split = np.where(
-        u < holdout_fraction,
-        "holdout",
-        np.where(u < holdout_fraction + validation_fraction, "valid", "train"),
-    )
-    return pd.Series(split, index=ids.index, name=SPLIT_COLUMN)
-
-
-def prepare_dataset(
-    raw_batches: list[pd.DataFrame], holdout_fraction: float, validation_fraction: float, seed: int
-) -> pd.DataFrame:
-    """The training table: id, features, label and split for all rows of the given batches."""
-    if not raw_batches:
-        raise ValueError("prepare_dataset needs at least one batch")
-    raw = pd.concat(raw_batches, ignore_index=True)
-    dupes = raw[ID_COLUMN].duplicated()
-    if dupes.any():
-        example = raw.loc[dupes, ID_COLUMN].iloc[0]
-        raise ValueError(
-            f"{int(dupes.sum())} {ID_COLUMN} value(s) appear in more than one batch (e.g. {example})"
-        )
-    features = build_features(raw)
-    features.insert(0, ID_COLUMN, raw[ID_COLUMN].to_numpy())
-    features[LABEL_COLUMN] = raw[LABEL_COLUMN].to_numpy()
-    features[SPLIT_COLUMN] = assign_split(
-        raw[ID_COLUMN], holdout_fraction, validation_fraction, seed
-    ).to_numpy()
-    return features

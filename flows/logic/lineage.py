@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 REQUIRED_TAGS = (
+    "lineage.dataset",
+    "lineage.dataset_definition",
     "lineage.batch_number",
     "lineage.batches",
     "lineage.raw_md5s",
@@ -16,6 +18,8 @@ REQUIRED_TAGS = (
 
 
 def lineage_tags(
+    dataset: str,
+    definition_sha256: str,
     batch_number: int,
     batches: list[int],
     raw_md5s: list[str],
@@ -28,6 +32,8 @@ def lineage_tags(
     if len(batches) != len(raw_md5s):
         raise ValueError("one raw md5 per batch is needed")
     return {
+        "lineage.dataset": dataset,
+        "lineage.dataset_definition": definition_sha256,
         "lineage.batch_number": str(batch_number),
         "lineage.batches": ",".join(map(str, batches)),
         "lineage.raw_md5s": ",".join(f"{b}:{m}" for b, m in zip(batches, raw_md5s, strict=True)),

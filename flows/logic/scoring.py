@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
-from flows.logic.schema import ID_COLUMN
-
-PROBABILITY_COLUMN = "default_probability"
+# A prediction's columns: `probability_<class>` per class (classification), or `prediction` (regression).
+PROBABILITY_PREFIX, PREDICTION_COLUMN = "probability_", "prediction"
+# The row a prediction belongs to when the dataset has no id column: its position in the scored file.
+ROW_COLUMN = "row"
 
 
 def pinned_version(version: str, environment: str) -> str:
@@ -21,20 +24,21 @@ def pinned_version(version: str, environment: str) -> str:
     return version
 
 
-def prediction_frame(
-    ids: pd.Series, probabilities: np.ndarray, model_name: str, model_version: str
-) -> pd.DataFrame:
-    """One row per application: its default probability and the model version that made it."""
-    if len(ids) != len(probabilities):
-        raise ValueError(f"{len(ids)} ids but {len(probabilities)} probabilities")
-    return pd.DataFrame(
-        {
-            ID_COLUMN: ids.to_numpy(),
-            PROBABILITY_COLUMN: np.asarray(probabilities, dtype="float64"),
-            "model_name": model_name,
-            "model_version": model_version,
-        }
-    )
+def prediction_frame(ids: pd.Series, answer: Any, model_name: str, model_version: str) -> pd.DataFrame:
+    """One row per scored row: its id, the model's answer (a probability per class, or the predicted
+    value) and the model version that made it."""
+    if isinstance(answer, pd.DataFrame):
+        values = answer.reset_index(drop=True).add_prefix(PROBABILITY_PREFIX)
+    else:
+        values = pd.DataFrame({PREDICTION_COLUMN: np.asarray(answer, dtype="float64").reshape(-1)})
+    if len(ids) != len(values):
+        raise ValueError(f"{len(ids)} ids but {len(values)} predictions")
+    out = pd.DataFrame({str(ids.name): ids.to_numpy()})
+    for column in values.columns:
+        out[column] = values[column].to_numpy(dtype="float64")
+    out["model_name"] = model_name
+    out["model_version"] = model_version
+    return out
 
 
 def predictions_stem(batch_number: int, model_name: str, model_version: str) -> str:

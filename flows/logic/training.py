@@ -1,4 +1,4 @@
-"""XGBoost training on a prepared dataset. Pure computation: no files, no tracking."""
+"""XGBoost training on a prepared dataset, for the definition's task. Pure: no files, no tracking."""
 
 from __future__ import annotations
 
@@ -11,14 +11,22 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from flows.logic.definition import DEFAULT_CANDIDATES
-from flows.logic.definition import DEFAULT_PARAMS as DEFINITION_DEFAULTS
-from flows.logic.features import FEATURE_COLUMNS, SPLIT_COLUMN
-from flows.logic.schema import LABEL_COLUMN
+from flows.logic.definition import DatasetDefinition, Task
+from flows.logic.features import SPLIT_COLUMN, build_features, encode_labels
 
-DEFAULT_PARAMS: dict[str, Any] = {"objective": "binary:logistic", "eval_metric": "auc", **DEFINITION_DEFAULTS}
-NUM_BOOST_ROUND = 400
-EARLY_STOPPING_ROUNDS = 30
+# The early-stopping metric XGBoost computes for each gate metric, and its name in our terms.
+_EVAL_METRIC: dict[str, str] = {
+    "roc_auc": "auc",
+    "pr_auc": "aucpr",
+    "log_loss": "logloss",
+    "accuracy": "logloss",
+    "f1": "logloss",
+    "macro_f1": "mlogloss",
+    "rmse": "rmse",
+    "mae": "mae",
+    "r2": "rmse",
+}
+_OUR_NAME = {"auc": "roc_auc", "aucpr": "pr_auc", "logloss": "log_loss", "mlogloss": "log_loss"}
 
 
 @dataclass(frozen=True)
@@ -26,84 +34,141 @@ class TrainedModel:
     booster: xgb.Booster
     params: dict[str, Any]
     best_iteration: int
-    valid_roc_auc: float
+    valid_metric: str  # our name of the early-stopping metric (roc_auc, log_loss, rmse, ...)
+    valid_score: float
     valid_curve: list[float]
     train_rows: int
     valid_rows: int
+    feature_names: list[str]
 
 
-def training_params(seed: int, overrides: dict[str, Any] | None = None, threads: int = 1) -> dict[str, Any]:
-    """The full XGBoost parameter set: defaults, then overrides, with the seed and `threads` threads
-    (the CPUs the process may use; an explicit `nthread` override wins)."""
-    params = {**DEFAULT_PARAMS, **(overrides or {}), "seed": seed}
+def task_params(definition: DatasetDefinition) -> dict[str, Any]:
+    """What the task fixes: the objective, the number of classes, the early-stopping metric."""
+    task: Task = definition.label.task
+    metric = _EVAL_METRIC[definition.metric_name]
+    if task == "binary":
+        return {"objective": "binary:logistic", "eval_metric": metric}
+    if task == "multiclass":
+        metric = "mlogloss" if metric == "logloss" else metric
+        return {
+            "objective": "multi:softprob",
+            "num_class": len(definition.class_names),
+            "eval_metric": metric,
+        }
+    return {"objective": "reg:squarederror", "eval_metric": metric}
+
+
+def valid_metric(params: dict[str, Any]) -> str:
+    """Our name of the early-stopping metric (roc_auc for XGBoost's auc, ...)."""
+    metric = str(params["eval_metric"])
+    return _OUR_NAME.get(metric, metric)
+
+
+def higher_is_better(valid_metric_name: str) -> bool:
+    return valid_metric_name in ("roc_auc", "pr_auc")
+
+
+def training_params(
+    definition: DatasetDefinition, overrides: dict[str, Any] | None = None, threads: int = 1
+) -> dict[str, Any]:
+    """The full XGBoost parameter set: the definition's, a candidate's overrides, the task's and the
+    split's seed, with `threads` threads (the CPUs the process may use; an explicit `nthread` wins)."""
+    params = {
+        **definition.training.params,
+        **(overrides or {}),
+        **task_params(definition),
+        "seed": definition.split.seed,
+    }
     params.setdefault("nthread", threads)
     return params
 
 
-# Hyperparameter candidates for a fan-out: the first is the default set, so one candidate = no search.
-CANDIDATE_OVERRIDES = DEFAULT_CANDIDATES
+def candidate_overrides(definition: DatasetDefinition, count: int) -> list[dict[str, Any]]:
+    """The first `count` of the definition's hyperparameter candidates."""
+    candidates = definition.training.candidates
+    if not 1 <= count <= len(candidates):
+        raise ValueError(f"candidates must be between 1 and {len(candidates)}, got {count}")
+    return [dict(o) for o in candidates[:count]]
 
 
-def candidate_overrides(count: int) -> list[dict[str, Any]]:
-    """The first `count` hyperparameter candidates."""
-    if not 1 <= count <= len(CANDIDATE_OVERRIDES):
-        raise ValueError(f"candidates must be between 1 and {len(CANDIDATE_OVERRIDES)}, got {count}")
-    return [dict(o) for o in CANDIDATE_OVERRIDES[:count]]
-
-
-def best_candidate(valid_roc_aucs: list[float]) -> int:
-    """Index of the best validation ROC AUC; the earlier candidate wins a tie."""
-    if not valid_roc_aucs:
+def best_candidate(scores: list[float], maximize: bool) -> int:
+    """Index of the best validation score; the earlier candidate wins a tie."""
+    if not scores:
         raise ValueError("no candidates to choose from")
-    return max(range(len(valid_roc_aucs)), key=lambda i: (valid_roc_aucs[i], -i))
+    sign = 1.0 if maximize else -1.0
+    return max(range(len(scores)), key=lambda i: (sign * scores[i], -i))
 
 
-def train_key(dataset_md5: str, params: dict[str, Any], code_version: str) -> str:
+def train_key(
+    dataset_md5: str, params: dict[str, Any], definition_sha: str, definition: DatasetDefinition, code: str
+) -> str:
     """Hash of all training inputs that change the model (thread count does not)."""
     relevant = {k: v for k, v in params.items() if k != "nthread"}
     payload = {
         "dataset": dataset_md5,
         "params": relevant,
-        "code": code_version,
-        "rounds": NUM_BOOST_ROUND,
-        "early_stopping": EARLY_STOPPING_ROUNDS,
+        "definition": definition_sha,
+        "code": code,
+        "rounds": definition.training.rounds,
+        "early_stopping": definition.training.early_stopping,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def split_rows(dataset: pd.DataFrame, split: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """Features and labels of one split ('train', 'valid' or 'holdout')."""
-    rows = dataset[dataset[SPLIT_COLUMN] == split]
-    return rows.loc[:, list(FEATURE_COLUMNS)], rows[LABEL_COLUMN].to_numpy()
-
-
-def fit(dataset: pd.DataFrame, params: dict[str, Any]) -> TrainedModel:
-    """Boost on 'train' with early stopping on 'valid'; the holdout is never touched."""
-    x_train, y_train = split_rows(dataset, "train")
-    x_valid, y_valid = split_rows(dataset, "valid")
-    if len(x_train) == 0 or len(x_valid) == 0:
+def fit(
+    dataset: pd.DataFrame,
+    definition: DatasetDefinition,
+    params: dict[str, Any],
+    derived: pd.DataFrame | None = None,
+) -> TrainedModel:
+    """Boost on 'train' with early stopping on 'valid'; the holdout is never touched. `derived` holds the
+    derived-feature columns of `dataset`'s rows (same order), when the definition has any."""
+    features = build_features(dataset, definition, derived)
+    labels = encode_labels(dataset[definition.label.column], definition)
+    weights = None if definition.weight is None else dataset[definition.weight].to_numpy(dtype="float64")
+    split = dataset[SPLIT_COLUMN].to_numpy()
+    train, valid = split == "train", split == "valid"
+    if not train.any() or not valid.any():
         raise ValueError("the dataset needs rows in both the 'train' and 'valid' splits")
-    dtrain = xgb.QuantileDMatrix(x_train, label=y_train)
-    dvalid = xgb.QuantileDMatrix(x_valid, label=y_valid, ref=dtrain)
+    dtrain = xgb.QuantileDMatrix(
+        features[train], label=labels[train], weight=None if weights is None else weights[train]
+    )
+    dvalid = xgb.QuantileDMatrix(
+        features[valid], label=labels[valid], weight=None if weights is None else weights[valid], ref=dtrain
+    )
     history: dict[str, dict[str, list[float]]] = {}
     booster = xgb.train(
         params,
         dtrain,
-        num_boost_round=NUM_BOOST_ROUND,
+        num_boost_round=definition.training.rounds,
         evals=[(dvalid, "valid")],
-        early_stopping_rounds=EARLY_STOPPING_ROUNDS,
+        early_stopping_rounds=definition.training.early_stopping,
         evals_result=history,
         verbose_eval=False,
     )
-    curve = [float(v) for v in history["valid"]["auc"]]
+    name = valid_metric(params)
+    curve = [float(v) for v in history["valid"][str(params["eval_metric"])]]
     best = int(booster.best_iteration)
-    return TrainedModel(booster, params, best, curve[best], curve, len(x_train), len(x_valid))
+    return TrainedModel(
+        booster,
+        params,
+        best,
+        name,
+        curve[best],
+        curve,
+        int(train.sum()),
+        int(valid.sum()),
+        list(features.columns),
+    )
 
 
-def predict_proba(booster: xgb.Booster, features: pd.DataFrame) -> np.ndarray:
-    """Default probabilities, using the trees up to the best iteration."""
-    matrix = xgb.DMatrix(features.loc[:, list(FEATURE_COLUMNS)])
+def predict(booster: xgb.Booster, features: pd.DataFrame, task: Task) -> np.ndarray:
+    """Binary: the positive class's probability; multiclass: one probability per class (rows x classes);
+    regression: the value. The trees up to the best iteration only."""
+    matrix = xgb.DMatrix(features)
     best = getattr(booster, "best_iteration", None)
-    if best is None:
-        return np.asarray(booster.predict(matrix))
-    return np.asarray(booster.predict(matrix, iteration_range=(0, best + 1)))
+    window = {} if best is None else {"iteration_range": (0, best + 1)}
+    out = np.asarray(booster.predict(matrix, **window))
+    if task == "multiclass" and out.ndim == 1:
+        out = out.reshape(len(features), -1)
+    return out

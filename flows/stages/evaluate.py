@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
+import numpy as np
+import pandas as pd
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from flows.contracts import DatasetVersion, EvaluationResult, TrainResult
+from flows.adapters.datasets import fetch_definition
+from flows.contracts import DatasetVersion, DefinitionRef, EvaluationResult, TrainResult
+from flows.logic.definition import DatasetDefinition
 from flows.logic.evaluation import (
     GATE_DECISION_TAG,
+    Metrics,
     comparison_markdown,
     holdout_metrics,
     promotion_gate,
     rerun_decision,
 )
-from flows.logic.training import split_rows
-from flows.settings import get_settings
-from flows.stages.runner import publish
+from flows.logic.features import encode_labels
+from flows.stages.runner import publish, stage_settings
 from flows.stages.workspace import stage_workspace
 from flows.tasks import data, model
 
@@ -29,19 +34,28 @@ def artifact_key(model_name: str, batch_number: int) -> str:
 
 
 @flow(name="evaluate", log_prints=True)
-def evaluate(trained: TrainResult, dataset: DatasetVersion, batch_number: int) -> EvaluationResult:
-    settings = get_settings()
+def evaluate(
+    trained: TrainResult,
+    dataset: DatasetVersion,
+    batch_number: int,
+    definition: DefinitionRef | None = None,
+) -> EvaluationResult:
+    settings, definition = stage_settings(definition)
+    declared = fetch_definition(definition, settings)
     with stage_workspace("evaluate", settings) as workspace:
-        frame = data.fetch_frame(dataset.file, "dataset.parquet", workspace, settings, only_split="holdout")
-    holdout, labels = split_rows(frame, "holdout")
+        holdout = data.fetch_frame(dataset.file, "dataset.parquet", workspace, settings, only_split="holdout")
+    rows = holdout.loc[:, declared.feature_columns]
+    labels = encode_labels(holdout[declared.label.column], declared)
     new_version = model.load_version(trained.model_name, trained.model_version, settings)
-    new = holdout_metrics(labels, model.probabilities(new_version, holdout, settings))
+    new = _metrics(declared, labels, model.predictions(new_version, rows, settings))
     current = model.champion(settings)
     champion_metrics = None
     if current is not None:
-        champion_metrics = holdout_metrics(labels, model.probabilities(current, holdout, settings))
+        champion_metrics = _metrics(declared, labels, model.predictions(current, rows, settings))
     already = current is not None and str(current.version) == trained.model_version
-    decision = promotion_gate(new, champion_metrics, settings.promotion_margin, already)
+    decision = promotion_gate(
+        new, champion_metrics, declared.metric_name, declared.maximize, declared.metric.margin, already
+    )
     first = GATE_DECISION_TAG not in (new_version.tags or {})
     if first:
         result = model.record_evaluation(
@@ -66,3 +80,15 @@ def evaluate(trained: TrainResult, dataset: DatasetVersion, batch_number: int) -
         description=f"{trained.model_name} v{trained.model_version} vs champion",
     )
     return publish(result.model_copy(update={"pulled_md5s": [dataset.file.md5]}), settings)
+
+
+def _metrics(definition: DatasetDefinition, labels: np.ndarray, answer: Any) -> Metrics:
+    """The task's holdout metrics of a model's answer (class probabilities by class name, or values)."""
+    task = definition.label.task
+    if task == "regression":
+        values = np.asarray(answer, dtype="float64").reshape(-1)
+        return holdout_metrics(task, labels, values)
+    probabilities = pd.DataFrame(answer)[[str(c) for c in definition.class_names]].to_numpy(dtype="float64")
+    if task == "binary":
+        return holdout_metrics(task, labels, probabilities[:, 1])
+    return holdout_metrics(task, labels, probabilities, classes=len(definition.class_names))

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from flows.contracts import BatchNumber, IngestResult, RawVersion
+from flows.adapters.datasets import fetch_definition
+from flows.contracts import BatchNumber, DefinitionRef, IngestResult, RawVersion
+from flows.logic.features import id_column, with_ids
 from flows.logic.validation import BatchRejected, batch_index, retracted_problem
-from flows.settings import get_settings
-from flows.stages.runner import publish
+from flows.stages.runner import publish, stage_settings
 from flows.stages.workspace import stage_workspace
 from flows.tasks import data
 
 
 @flow(name="ingest", log_prints=True)
-def ingest(batch_number: BatchNumber) -> IngestResult:
-    settings = get_settings()
+def ingest(batch_number: BatchNumber, definition: DefinitionRef | None = None) -> IngestResult:
+    settings, definition = stage_settings(definition)
+    dataset = fetch_definition(definition, settings)
     logger = get_run_logger()
     ingested = data.ingested_batches(settings)
     retracted = data.retracted_batches(settings)
@@ -41,10 +43,10 @@ def ingest(batch_number: BatchNumber) -> IngestResult:
     # A retracted batch is left out of the checks too: its corrected rows may come back under its ids.
     current = {n: v for n, v in ingested.items() if n not in retracted}
     data.check_new_file(batch_number, landing.md5, current)
-    frame = data.validate(batch_number, landing.frame)
+    frame = data.validate(batch_number, landing.frame, dataset)
     with stage_workspace("ingest", settings) as workspace:
-        earlier, built = data.earlier_indexes(batch_number, current, workspace, settings)
-        data.check_new_rows(batch_number, frame, earlier)
+        earlier, built = data.earlier_indexes(batch_number, current, dataset, workspace, settings)
+        data.check_new_rows(batch_number, frame, dataset, earlier)
         file = data.version_frame(frame, data.raw_file(batch_number), workspace, settings)
     version = RawVersion(
         batch_number=batch_number,
@@ -53,7 +55,9 @@ def ingest(batch_number: BatchNumber) -> IngestResult:
         source_uri=landing.uri,
         source_md5=landing.md5,
     )
-    indexes = {n: earlier[n] for n in built} | {batch_number: batch_index(frame)}
+    indexes = {n: earlier[n] for n in built} | {
+        batch_number: batch_index(with_ids(frame, dataset), id_column(dataset))
+    }
     data.record_raw(version, indexes, settings)
     versions = {**ingested, batch_number: version}
     return publish(_result(batch_number, versions, set(retracted), reused=False), settings)

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from flows.contracts import EvaluationResult, PromotionResult
+from flows.contracts import DefinitionRef, EvaluationResult, PromotionResult
 from flows.logic.evaluation import champion_moved
-from flows.settings import get_settings
-from flows.stages.runner import publish
+from flows.stages.runner import publish, stage_settings
 from flows.tasks import model
 
 
 @flow(name="promote", log_prints=True)
-def promote(evaluation: EvaluationResult) -> PromotionResult:
-    settings = get_settings()
+def promote(evaluation: EvaluationResult, definition: DefinitionRef | None = None) -> PromotionResult:
+    settings, definition = stage_settings(definition)
     logger = get_run_logger()
     current = model.champion(settings)
     moved = champion_moved(evaluation.champion_version, str(current.version) if current else None)

@@ -16,15 +16,24 @@ from prefect.deployments import run_deployment
 from prefect.runtime import deployment, flow_run
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
+from flows.adapters.datasets import resolve_definition
 from flows.adapters.objectstore import open_fs, read_json, write_json
-from flows.contracts import StageResult
-from flows.settings import Settings
+from flows.contracts import DefinitionRef, StageResult
+from flows.settings import Settings, get_settings
 
 ResultT = TypeVar("ResultT", bound=StageResult)
 
 
 class StageFailed(RuntimeError):
     """A stage's flow run did not complete; carries the stage's own error message."""
+
+
+def stage_settings(definition: DefinitionRef | None) -> tuple[Settings, DefinitionRef]:
+    """A stage's settings for the dataset it was handed; a stage run on its own (no definition) resolves
+    MLOPS_DATASET's as a pipeline would."""
+    settings = get_settings()
+    ref = definition or resolve_definition(settings.dataset, settings)[0]
+    return settings.for_dataset(ref.name), ref
 
 
 def use_deployments(settings: Settings) -> bool:

@@ -13,11 +13,13 @@ from prefect.runtime import flow_run
 
 from flows.adapters.code_version import code_version
 from flows.adapters.cpu import cpu_budget
-from flows.contracts import DatasetVersion, TrainResult
+from flows.adapters.datasets import fetch_definition_source
+from flows.contracts import DatasetVersion, DefinitionRef, TrainResult
+from flows.feature_code import derive, derived_function
 from flows.logic.lineage import lineage_tags
-from flows.logic.training import best_candidate, train_key, training_params
-from flows.settings import Settings, get_settings
-from flows.stages.runner import publish
+from flows.logic.training import best_candidate, higher_is_better, train_key, training_params
+from flows.settings import Settings
+from flows.stages.runner import publish, stage_settings
 from flows.stages.workspace import stage_workspace
 from flows.tasks import data, model
 from flows.tasks.model import TRAIN_KEY_TAG, LoggedRun
@@ -25,13 +27,24 @@ from flows.tasks.model import TRAIN_KEY_TAG, LoggedRun
 
 @flow(name="train", log_prints=True)
 def train(
-    dataset: DatasetVersion, batch_number: int, params: dict[str, Any] | None = None, register: bool = True
+    dataset: DatasetVersion,
+    batch_number: int,
+    definition: DefinitionRef | None = None,
+    params: dict[str, Any] | None = None,
+    register: bool = True,
 ) -> TrainResult:
-    settings = get_settings()
+    settings, definition = stage_settings(definition)
     logger = get_run_logger()
+    declared, text, features = fetch_definition_source(definition, settings)
     version_of_code = code_version(settings.code_version)
-    full_params = training_params(settings.seed, params, threads=cpu_budget())
-    key = train_key(dataset.file.md5, full_params, version_of_code)
+    full_params = training_params(declared, params, threads=cpu_budget())
+    key = train_key(
+        dataset.file.md5,
+        full_params,
+        definition.sha256 + definition.features_sha256,
+        declared,
+        version_of_code,
+    )
     existing = model.find_trained_version(key, settings)
     if existing is not None:
         logger.info("version %s was trained from the same inputs: reusing it", existing.version)
@@ -46,8 +59,12 @@ def train(
         with stage_workspace("train", settings) as workspace:
             frame = data.fetch_frame(dataset.file, "dataset.parquet", workspace, settings)
         pulled = [dataset.file.md5]
-        trained = model.fit_model(frame, full_params)
+        function = derived_function(declared, settings.datasets_dir / definition.name)
+        derived = None if function is None else derive(function, frame, declared)
+        trained = model.fit_model(frame, declared, full_params, derived)
         tags = lineage_tags(
+            dataset=definition.name,
+            definition_sha256=definition.sha256,
             batch_number=batch_number,
             batches=dataset.batches,
             raw_md5s=dataset.raw_md5s,
@@ -59,9 +76,20 @@ def train(
         ) | {
             TRAIN_KEY_TAG: key,
             "best_iteration": str(trained.best_iteration),
-            "valid_roc_auc": f"{trained.valid_roc_auc:.6f}",
+            "valid_metric": trained.valid_metric,
+            "valid_score": f"{trained.valid_score:.6f}",
         }
-        logged = model.log_run(trained, frame, dataset, f"batch-{batch_number}-{key[:8]}", tags, settings)
+        logged = model.log_run(
+            trained,
+            frame,
+            declared,
+            text,
+            features,
+            dataset,
+            f"batch-{batch_number}-{key[:8]}",
+            tags,
+            settings,
+        )
     version = str(model.register(logged.run_id, logged.model_uri, settings).version) if register else ""
     return publish(
         _result(logged, version, dataset, settings, reused=found is not None, pulled=pulled), settings
@@ -69,15 +97,17 @@ def train(
 
 
 def register_best(candidates: list[TrainResult], settings: Settings) -> TrainResult:
-    """Register the candidate with the best validation ROC AUC (or reuse its existing version)."""
-    best = candidates[best_candidate([c.valid_roc_auc for c in candidates])]
+    """Register the candidate with the best validation score (or reuse its existing version)."""
+    maximize = bool(candidates) and higher_is_better(candidates[0].valid_metric)
+    best = candidates[best_candidate([c.valid_score for c in candidates], maximize)]
     existing = model.find_trained_version(best.train_key, settings)
     version = existing or model.register(best.run_id, best.model_uri, settings)
     get_run_logger().info(
-        "best of %d candidates: run %s (valid ROC AUC %.4f) -> version %s",
+        "best of %d candidates: run %s (valid %s %.4f) -> version %s",
         len(candidates),
         best.run_id,
-        best.valid_roc_auc,
+        best.valid_metric,
+        best.valid_score,
         version.version,
     )
     return best.model_copy(update={"model_version": str(version.version), "reused": existing is not None})
@@ -99,7 +129,8 @@ def _result(
         train_key=logged.tags.get(TRAIN_KEY_TAG, ""),
         dataset_md5=dataset.file.md5,
         best_iteration=int(logged.tags.get("best_iteration", "0")),
-        valid_roc_auc=float(logged.tags.get("valid_roc_auc", "nan")),
+        valid_metric=logged.tags.get("valid_metric", ""),
+        valid_score=float(logged.tags.get("valid_score", "nan")),
         reused=reused,
         pulled_md5s=pulled or [],
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -14,18 +15,19 @@ from flows.adapters.landing import LandingFile, read_landing_batch
 from flows.adapters.objectstore import open_fs, write_json
 from flows.adapters.parquet import read_parquet, write_parquet
 from flows.contracts import DatasetVersion, FileVersion, RawVersion, Retraction, ScoringResult
-from flows.logic.features import SPLIT_COLUMN
-from flows.logic.schema import ID_COLUMN
+from flows.logic.contract import conform, frame_problems
+from flows.logic.definition import DatasetDefinition
+from flows.logic.features import SPLIT_COLUMN, id_column, with_ids
 from flows.logic.validation import (
     BatchIndex,
     BatchRejected,
     batch_index,
     check_batch_order,
-    conform,
-    find_problems,
     identical_file_problem,
+    members,
     repeated_row_problems,
     reused_id_problems,
+    sorted_ids,
 )
 from flows.settings import Settings
 from flows.tasks.retry import IO_RETRIES
@@ -62,12 +64,14 @@ def load_landing(batch_number: int, settings: Settings) -> LandingFile:
 
 
 @task(cache_policy=NO_CACHE)
-def validate(batch_number: int, frame: pd.DataFrame, label_required: bool = True) -> pd.DataFrame:
+def validate(
+    batch_number: int, frame: pd.DataFrame, definition: DatasetDefinition, label_required: bool = True
+) -> pd.DataFrame:
     """The batch in canonical form, or BatchRejected listing every problem."""
-    problems = find_problems(frame, label_required)
+    problems = frame_problems(frame, definition, label_required)
     if problems:
         raise BatchRejected(batch_number, problems)
-    return conform(frame, label_required)
+    return conform(frame, definition, label_required)
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
@@ -100,7 +104,11 @@ def fetch_frame(
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
 def earlier_indexes(
-    batch_number: int, ingested: dict[int, RawVersion], workspace: Path, settings: Settings
+    batch_number: int,
+    ingested: dict[int, RawVersion],
+    definition: DatasetDefinition,
+    workspace: Path,
+    settings: Settings,
 ) -> tuple[dict[int, BatchIndex], list[int]]:
     """The index of every other ingested batch, and which of them had none yet (batches ingested before
     indexes were kept: their index is built once from their data, and kept when this ingest succeeds)."""
@@ -113,20 +121,42 @@ def earlier_indexes(
         index = catalog.index(number)
         if index is None:
             path = DvcStore(workspace, settings).pull(version.file, raw_file(number))
-            index = batch_index(read_parquet(path))
+            index = batch_index(with_ids(read_parquet(path), definition), id_column(definition))
             built.append(number)
         indexes[number] = index
     return indexes, built
 
 
 @task(cache_policy=NO_CACHE)
-def check_new_rows(batch_number: int, frame: pd.DataFrame, earlier: dict[int, BatchIndex]) -> None:
+def check_new_rows(
+    batch_number: int, frame: pd.DataFrame, definition: DatasetDefinition, earlier: dict[int, BatchIndex]
+) -> None:
     """Refuse a batch that reuses earlier batches' ids (it would be versioned, then wedge every prepare) or
-    repeats their rows under new ids (copied rows leak into the holdout and fool the gate)."""
-    problems = reused_id_problems(frame[ID_COLUMN], {n: i.ids for n, i in earlier.items()})
-    problems += repeated_row_problems(frame, {n: i.rows for n, i in earlier.items()})
-    if problems:
-        raise BatchRejected(batch_number, problems)
+    repeats their rows under new ids (copied rows leak into the holdout and fool the gate).
+
+    Without an id column a row's id is its content: a row equal to an earlier one has its id and so its
+    split, and cannot leak; such rows are kept (real tables hold equal rows) and counted, and only a batch
+    that brings no new row at all is refused.
+    """
+    ids = id_column(definition)
+    framed = with_ids(frame, definition)
+    if definition.id is not None:
+        problems = reused_id_problems(framed[ids], {n: i.ids for n, i in earlier.items()})
+        problems += repeated_row_problems(framed, ids, {n: i.rows for n, i in earlier.items()})
+        if problems:
+            raise BatchRejected(batch_number, problems)
+        return
+    seen = [np.empty(0, dtype=np.int64)] + [i.ids for i in earlier.values()]
+    repeated = int(members(framed[ids].to_numpy(), sorted_ids(pd.Series(np.concatenate(seen)))).sum())
+    if repeated == len(framed):
+        raise BatchRejected(
+            batch_number,
+            [f"all {repeated} rows repeat rows of earlier batches: the batch brings nothing new"],
+        )
+    if repeated:
+        get_run_logger().info(
+            "%d row(s) equal rows of earlier batches; kept (equal rows share a split)", repeated
+        )
 
 
 @task(cache_policy=NO_CACHE)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -13,21 +16,26 @@ matplotlib.use("Agg")  # headless: stage Jobs have no display
 
 import matplotlib.pyplot as plt
 import mlflow
-import mlflow.xgboost
-import numpy as np
 import pandas as pd
 import xgboost as xgb
+import yaml
 from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, InputTag, Metric
 from mlflow.entities.model_registry import ModelVersion
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.types.schema import AnyType, ColSpec, Schema
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+import flows
+from flows import raw_row_model
 from flows.adapters.tracking import connect, model_versions, version_by_alias
 from flows.contracts import DatasetVersion, EvaluationResult
+from flows.feature_code import derived_function
+from flows.logic.definition import ColumnSpec, DatasetDefinition
 from flows.logic.evaluation import GATE_DECISION_TAG, GATE_KEEP, GATE_PROMOTE, GateDecision, Metrics
-from flows.logic.training import TrainedModel, fit, predict_proba, split_rows
+from flows.logic.features import SPLIT_COLUMN
+from flows.logic.training import TrainedModel, fit
 from flows.settings import Settings
 from flows.tasks.retry import IO_RETRIES
 
@@ -57,12 +65,118 @@ def find_trained_version(train_key: str, settings: Settings) -> ModelVersion | N
 
 
 @task(cache_policy=NO_CACHE)
-def fit_model(dataset: pd.DataFrame, params: dict[str, Any]) -> TrainedModel:
-    model = fit(dataset, params)
+def fit_model(
+    dataset: pd.DataFrame,
+    definition: DatasetDefinition,
+    params: dict[str, Any],
+    derived: pd.DataFrame | None,
+) -> TrainedModel:
+    model = fit(dataset, definition, params, derived)
     get_run_logger().info(
-        "trained: best iteration %d, valid ROC AUC %.4f", model.best_iteration, model.valid_roc_auc
+        "trained: best iteration %d, valid %s %.4f",
+        model.best_iteration,
+        model.valid_metric,
+        model.valid_score,
     )
     return model
+
+
+# The modules the registered model imports (flows/raw_row_model.py's own imports), shipped with it.
+MODEL_CODE = (
+    "__init__.py",
+    "feature_code.py",
+    "logic/__init__.py",
+    "logic/definition.py",
+    "logic/features.py",
+    "logic/training.py",
+)
+
+
+def _column_type(column: ColumnSpec) -> Any:
+    """A raw column's type in the model's signature. MLflow refuses to turn int64 into double and a null
+    into a long, so: an integer column that may be null takes any value (a file's column of whole numbers
+    reads as int64 when it has no null, as float64 when it has one), one that may not is a long; a number
+    is a double."""
+    if column.type == "integer":
+        return AnyType() if column.nullable else "long"
+    return {"number": "double", "boolean": "boolean"}.get(column.type, "string")
+
+
+def input_schema(definition: DatasetDefinition) -> Schema:
+    """The raw columns a served model takes (all but label, id, weight and group), typed."""
+    return Schema([ColSpec(_column_type(definition.column(n)), n) for n in definition.feature_columns])
+
+
+def _output_schema(example: pd.DataFrame, output: Any) -> Any:
+    with warnings.catch_warnings():  # its hint on integer inputs is about the inputs, typed apart above
+        warnings.simplefilter("ignore", UserWarning)
+        return infer_signature(example, output).outputs
+
+
+def input_example(rows: pd.DataFrame, definition: DatasetDefinition) -> pd.DataFrame:
+    example = rows.loc[:, definition.feature_columns].head(5).reset_index(drop=True)
+    for name in definition.feature_columns:
+        if definition.column(name).type == "number":
+            example[name] = example[name].astype("float64")
+    return example
+
+
+def _stage_model_code(target: Path, derived_module: str | None) -> Path:
+    """A copy of the modules the model imports, as a `flows` package of its own (and a derived-feature
+    module inside `flows`, when the definition names one)."""
+    source = Path(flows.__file__).parent
+    wanted = list(MODEL_CODE)
+    if derived_module and derived_module.startswith("flows."):
+        wanted.append(derived_module.removeprefix("flows.").replace(".", "/") + ".py")
+    for relative in wanted:
+        (target / "flows" / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / relative, target / "flows" / relative)
+    return target / "flows"
+
+
+def log_model(
+    model: TrainedModel,
+    definition: DatasetDefinition,
+    definition_text: str,
+    features_file: Path | None,
+    example_rows: pd.DataFrame,
+) -> Any:
+    """The model as a raw-row pyfunc (flows/raw_row_model.py) with its booster, definition and feature code;
+    its signature is the raw columns, typed, and what it answers for them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        booster = folder / "booster.ubj"
+        model.booster.save_model(booster)
+        (folder / "dataset.yaml").write_text(definition_text)
+        artifacts = {
+            raw_row_model.BOOSTER: str(booster),
+            raw_row_model.DEFINITION: str(folder / "dataset.yaml"),
+        }
+        if features_file is not None:
+            artifacts[raw_row_model.FEATURES] = str(features_file)
+        derived_module = definition.features.derived.split(":")[0] if definition.features.derived else None
+        code = _stage_model_code(folder / "code", derived_module)
+        example = input_example(example_rows, definition)
+        scorer = raw_row_model.RawRowModel()
+        scorer.definition, scorer.booster = definition, model.booster
+        scorer.derived = derived_function(definition, features_file.parent if features_file else Path("."))
+        output = scorer.predict(None, example)
+        signature = ModelSignature(inputs=input_schema(definition), outputs=_output_schema(example, output))
+        return mlflow.pyfunc.log_model(
+            name="model",
+            python_model=raw_row_model.__file__,
+            artifacts=artifacts,
+            code_paths=[str(code)],
+            signature=signature,
+            input_example=example,
+            pip_requirements=[
+                f"mlflow=={mlflow.__version__}",
+                f"xgboost=={xgb.__version__}",
+                f"pandas=={pd.__version__}",
+                f"pyyaml=={yaml.__version__}",
+                "pydantic>=2",
+            ],
+        )
 
 
 def data_input(version: DatasetVersion, frame: pd.DataFrame, settings: Settings, split: str = "") -> Any:
@@ -76,14 +190,15 @@ def data_input(version: DatasetVersion, frame: pd.DataFrame, settings: Settings,
     batches = (
         f"{version.batches[0]}-{version.batches[-1]}" if len(version.batches) > 1 else str(version.batches[0])
     )
-    with warnings.catch_warnings():  # a local path "can be interpreted in multiple ways": all are local
-        warnings.simplefilter("ignore", UserWarning)
+    with warnings.catch_warnings():  # a local path "can be interpreted in multiple ways": all are local;
+        warnings.simplefilter("ignore", UserWarning)  # integer columns get a hint meant for model inputs
         source = resolve_dataset_source(f"{settings.dvc_remote_url}/files/md5/{md5[:2]}/{md5[2:]}")
+        schema = infer_signature(frame.head(1)).inputs
     return MetaDataset(  # type: ignore[abstract]  # instantiable: MLflow's own way to record data by reference
         source=source,
         name=f"{settings.experiment_name}-batches-{batches}" + (f"-{split}" if split else ""),
         digest=md5,
-        schema=infer_signature(frame.head(1)).inputs,
+        schema=schema,
     )
 
 
@@ -96,6 +211,9 @@ def input_tags(version: DatasetVersion, split: str) -> dict[str, str]:
 def log_run(
     model: TrainedModel,
     dataset: pd.DataFrame,
+    definition: DatasetDefinition,
+    definition_text: str,
+    features_file: Path | None,
     version: DatasetVersion,
     run_name: str,
     tags: dict[str, str],
@@ -109,14 +227,13 @@ def log_run(
     client = connect(settings)
     if TRAIN_KEY_TAG in tags:
         _end_stale_runs(client, settings.experiment_name, tags[TRAIN_KEY_TAG])
-    x_valid, _ = split_rows(dataset, "valid")
-    example = x_valid.head(5)
+    example = dataset[dataset[SPLIT_COLUMN] == "valid"]
     with mlflow.start_run(run_name=run_name, tags=tags) as run:
         mlflow.log_input(data_input(version, dataset, settings), "training", input_tags(version, "all"))
         mlflow.log_params({k: v for k, v in model.params.items() if k != "nthread"})
         mlflow.log_metrics(
             {
-                "valid_roc_auc": model.valid_roc_auc,
+                f"valid_{model.valid_metric}": model.valid_score,
                 "best_iteration": model.best_iteration,
                 "train_rows": model.train_rows,
                 "valid_rows": model.valid_rows,
@@ -124,16 +241,13 @@ def log_run(
         )
         client.log_batch(
             run.info.run_id,
-            metrics=[Metric("valid_auc_curve", v, 0, step) for step, v in enumerate(model.valid_curve)],
+            metrics=[
+                Metric(f"valid_{model.valid_metric}_curve", v, 0, step)
+                for step, v in enumerate(model.valid_curve)
+            ],
         )
         mlflow.log_figure(_importance_figure(model.booster), "feature_importance.png")
-        info = mlflow.xgboost.log_model(
-            model.booster,
-            name="model",
-            signature=infer_signature(example, predict_proba(model.booster, example)),
-            input_example=example,
-            pip_requirements=[f"xgboost=={xgb.__version__}"],
-        )
+        info = log_model(model, definition, definition_text, features_file, example)
         mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
     return LoggedRun(run.info.run_id, info.model_uri, tags | {MODEL_URI_TAG: info.model_uri})
 
@@ -210,11 +324,11 @@ def champion(settings: Settings) -> ModelVersion | None:
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
-def probabilities(version: ModelVersion, features: pd.DataFrame, settings: Settings) -> np.ndarray:
-    """The registered version's predictions, loaded from the registry as any consumer would."""
+def predictions(version: ModelVersion, rows: pd.DataFrame, settings: Settings) -> Any:
+    """The registered version's answer for raw rows, loaded from the registry as any consumer would."""
     connect(settings)
-    booster = mlflow.xgboost.load_model(f"models:/{version.name}/{version.version}")
-    return predict_proba(booster, features)
+    loaded = mlflow.pyfunc.load_model(f"models:/{version.name}/{version.version}")
+    return loaded.predict(rows)
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
@@ -255,9 +369,9 @@ def _evaluation_result(
     return EvaluationResult(
         model_name=version.name,
         model_version=str(version.version),
-        metrics=new.as_dict(),
+        metrics=dict(new),
         champion_version=str(champion_version.version) if champion_version else None,
-        champion_metrics=champion_metrics.as_dict() if champion_metrics else None,
+        champion_metrics=dict(champion_metrics) if champion_metrics else None,
         promote=decision.promote,
         reason=decision.reason,
     )
@@ -297,9 +411,9 @@ def record_reevaluation(
 
 def _comparison_metrics(new: Metrics, champion_metrics: Metrics | None) -> dict[str, float]:
     """The new version's holdout metrics and, beside them, the champion's on the same holdout."""
-    metrics = new.as_dict("holdout_")
+    metrics = {f"holdout_{k}": v for k, v in new.items()}
     if champion_metrics is not None:
-        metrics |= champion_metrics.as_dict("champion_holdout_")
+        metrics |= {f"champion_holdout_{k}": v for k, v in champion_metrics.items()}
     return metrics
 
 
@@ -309,7 +423,7 @@ def _gate_tags(new: Metrics, champion_version: ModelVersion | None, decision: Ga
         "gate.reason": decision.reason,
         "gate.margin": str(decision.margin),
         "gate.champion_version": str(champion_version.version) if champion_version else "",
-        "holdout.roc_auc": f"{new.roc_auc:.6f}",
+        f"holdout.{decision.metric}": f"{decision.new_value:.6f}",
     }
 
 

@@ -31,6 +31,7 @@ SCHEMA_REJECTIONS = {
     "pinned version zero": ({"scoring.model.version": "0"}, "/scoring/model/version"),
     "empty model name": ({"scoring.model.name": ""}, "/scoring/model/name"),
     "environment not a dns label": ({"flowRuns.environment": "Prod"}, "/flowRuns/environment"),
+    "dataset not a folder name": ({"flowRuns.dataset": "My Data"}, "/flowRuns/dataset"),
     "network policy switch not a boolean": ({"networkPolicy.enabled": "sometimes"}, "/networkPolicy/enabled"),
     "toleration with an unknown effect": ({"tolerations[0].effect": "Sometimes"}, "/tolerations/0/effect"),
 }

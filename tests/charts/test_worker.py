@@ -165,6 +165,7 @@ def test_should_create_the_settings_config_map_and_s3_secret_the_pool_template_n
 ) -> None:
     settings = default_chart.get("ConfigMap", TEMPLATE_DEFAULTS["settings_config_map"])["data"]
     assert settings == {
+        "MLOPS_DATASET": "loan-default",
         "MLOPS_LANDING_URL": "s3://mlops-landing",
         "MLOPS_DATA_URL": "s3://mlops-data",
         "MLOPS_S3_ENDPOINT_URL": "http://mlops-platform-minio:9000",
@@ -183,14 +184,14 @@ def test_should_hand_flow_runs_the_pinned_model_and_environment(helm: str, tmp_p
     values = tmp_path / "pinned-values.yaml"  # a file: `--set` would make the version a number
     values.write_text(
         'scoring: {model: {name: churn, version: "7"}}\n'
-        "flowRuns: {environment: prod, extraSettings: {MLOPS_PROMOTION_MARGIN: '0.01'}}\n"
+        "flowRuns: {environment: prod, extraSettings: {MLOPS_MAX_BATCH_BYTES: '1000000'}}\n"
     )
     chart = render(helm, (str(values),))
     settings = chart.get("ConfigMap", TEMPLATE_DEFAULTS["settings_config_map"])["data"]
     assert settings["MLOPS_SCORING_MODEL_NAME"] == "churn"
     assert settings["MLOPS_SCORING_MODEL_VERSION"] == "7"
     assert settings["MLOPS_ENVIRONMENT"] == "prod"
-    assert settings["MLOPS_PROMOTION_MARGIN"] == "0.01"
+    assert settings["MLOPS_MAX_BATCH_BYTES"] == "1000000"
     # A changed pin rolls the worker too (it shares the settings).
     default = render(helm).get("Deployment", "mlops-platform-prefect-worker")
     rolled = chart.get("Deployment", "mlops-platform-prefect-worker")

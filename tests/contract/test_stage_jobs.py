@@ -393,9 +393,9 @@ def test_a_planted_secret_in_the_worker_environment_appears_in_no_stage_job(
 
 
 def test_secret_key_refs_survive_extra_env_job_variables() -> None:
-    job = build_stage_job("train", {"env": {"MLOPS_PROMOTION_MARGIN": "0.01"}})
+    job = build_stage_job("train", {"env": {"MLOPS_MAX_BATCH_BYTES": "1000000"}})
     env = job.env()
-    assert env["MLOPS_PROMOTION_MARGIN"] == {"name": "MLOPS_PROMOTION_MARGIN", "value": "0.01"}
+    assert env["MLOPS_MAX_BATCH_BYTES"] == {"name": "MLOPS_MAX_BATCH_BYTES", "value": "1000000"}
     assert env["MLOPS_HOME"]["value"] == "/home/app/.mlops"
     assert "PREFECT__FLOW_RUN_ID" in env
     for name in S3_CREDENTIALS:

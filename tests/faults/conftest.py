@@ -196,7 +196,7 @@ def land(services: LocalServices, batches: range | list[int], rows: int) -> None
     s3 = services.s3_client()
     for batch in batches:
         body = generate_batch(batch, rows).to_csv(index=False).encode()
-        s3.put_object(Bucket=LANDING_BUCKET, Key=f"batch_{batch}.csv", Body=body)
+        s3.put_object(Bucket=LANDING_BUCKET, Key=f"loan-default/batch_{batch}.csv", Body=body)
 
 
 def assert_nothing_lost(services: LocalServices, settings: Settings, model_versions: int) -> None:

@@ -147,11 +147,11 @@ def test_a_killed_stage_process_is_marked_crashed_and_a_rerun_matches_an_undistu
     monkeypatch.setenv("MLOPS_STAGE_RUNNER", "inline")
     land_for(platform.s3(), platform.landing_prefix, 1)
     undisturbed = training_pipeline(1)
-    assert (disturbed.raw_md5, disturbed.dataset_md5, disturbed.rows, disturbed.roc_auc) == (
+    assert (disturbed.raw_md5, disturbed.dataset_md5, disturbed.rows, disturbed.score) == (
         undisturbed.raw_md5,
         undisturbed.dataset_md5,
         undisturbed.rows,
-        undisturbed.roc_auc,
+        undisturbed.score,
     )
 
 

@@ -86,4 +86,4 @@ def test_should_lock_the_postgres_driver_for_the_mlflow_image() -> None:
 def test_should_send_only_what_the_images_need_to_the_build() -> None:
     lines = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and line[0] != "#"]
     assert lines[0] == "*"
-    assert {"!pyproject.toml", "!uv.lock", "!flows/", "!prefect.yaml"} <= set(lines)
+    assert {"!pyproject.toml", "!uv.lock", "!flows/", "!datasets/", "!prefect.yaml"} <= set(lines)

@@ -85,7 +85,7 @@ class Platform:
     services: LocalServices
     tracking_uri: str
     data_prefix: str
-    landing_prefix: str
+    landing_prefix: str  # the default dataset's folder in the landing bucket: <tenant>/<dataset>
 
     def s3(self) -> Any:
         return self.services.s3_client()
@@ -105,7 +105,8 @@ def new_platform(
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    return Platform(Settings(), services, services.mlflow_url, tenant, tenant)
+    settings = Settings()
+    return Platform(settings, services, services.mlflow_url, tenant, f"{tenant}/{settings.dataset}")
 
 
 @pytest.fixture

@@ -18,10 +18,11 @@ import pytest
 from flows.adapters.catalog import Catalog
 from flows.adapters.landing import parse_batch
 from flows.adapters.parquet import write_parquet
+from flows.logic.contract import conform
 from flows.logic.demo import generate_batch
-from flows.logic.validation import conform
 from flows.stages.ingest import ingest
 from flows.training_flow import training_pipeline
+from tests.definitions import loan
 from tests.integration.conftest import Platform
 from tests.integration.helpers import clear_landing, land_bytes, land_frame, registry_state, remote_objects
 
@@ -77,7 +78,7 @@ BAD_FILES: list[tuple[str, Callable[[pd.DataFrame], bytes], str]] = [
     (
         "missing column",
         lambda f: csv_bytes(f.drop(columns=["credit_score"])),
-        "missing columns: credit_score",
+        "missing columns: 'credit_score'",
     ),
     (
         "text in a numeric column",
@@ -107,12 +108,12 @@ BAD_FILES: list[tuple[str, Callable[[pd.DataFrame], bytes], str]] = [
     (
         "label not 0/1",
         lambda f: csv_bytes(with_value("defaulted", 3)(f)),
-        "label 'defaulted' has 1 value(s) outside {0, 1}",
+        "label 'defaulted' has 1 value(s) not among its values (e.g. 3); allowed: 0, 1",
     ),
     (
         "label -1",
         lambda f: csv_bytes(with_value("defaulted", -1)(f)),
-        "label 'defaulted' has 1 value(s) outside {0, 1} (e.g. -1)",
+        "label 'defaulted' has 1 value(s) not among its values (e.g. -1); allowed: 0, 1",
     ),
     (
         "label as true/false",
@@ -122,10 +123,10 @@ BAD_FILES: list[tuple[str, Callable[[pd.DataFrame], bytes], str]] = [
     (
         "unknown category",
         lambda f: csv_bytes(with_value("purpose", "yacht")(f)),
-        "column 'purpose' has unknown value(s) 'yacht'",
+        "column 'purpose' has 1 value(s) not among its values (e.g. 'yacht')",
     ),
-    ("extra column", lambda f: csv_bytes(f.assign(zip_code=12345)), "unexpected columns: zip_code"),
-    ("duplicated column", lambda f: csv_bytes(repeated_column(f)), "duplicated columns: age"),
+    ("extra column", lambda f: csv_bytes(f.assign(zip_code=12345)), "unexpected columns: 'zip_code'"),
+    ("duplicated column", lambda f: csv_bytes(repeated_column(f)), "duplicated columns: 'age'"),
     (
         "infinity",
         lambda f: csv_bytes(with_value("debt_to_income", np.inf)(f)),
@@ -146,7 +147,7 @@ BAD_FILES: list[tuple[str, Callable[[pd.DataFrame], bytes], str]] = [
         lambda f: csv_bytes(with_text("age", str(10**30))(f)),
         "column 'age' has 1 value(s) outside [18, 100] (e.g. 1e+30)",
     ),
-    ("duplicate ids", lambda f: csv_bytes(duplicate_first_id(f)), "1 duplicate application_id value(s)"),
+    ("duplicate ids", lambda f: csv_bytes(duplicate_first_id(f)), "1 duplicate 'application_id' value(s)"),
     ("empty file", lambda f: b"", "batch_2.csv is empty (0 bytes)"),
     ("blank lines only", lambda f: b"\n\n", "batch_2.csv is unreadable: EmptyDataError"),
     ("header only", lambda f: csv_bytes(f.iloc[0:0]), "batch is empty (no rows)"),
@@ -285,7 +286,7 @@ def test_a_utf8_byte_order_mark_is_dropped_and_the_same_data_is_ingested(
     land_bytes(platform, "batch_1.csv", codecs.BOM_UTF8 + plain)
     ingested = ingest(1)
     expected = tmp_path / "expected.parquet"
-    write_parquet(conform(parse_batch(plain, "batch_1.csv")), expected)
+    write_parquet(conform(parse_batch(plain, "batch_1.csv"), loan()), expected)
     version = ingested.raw_versions[0]
     assert version.rows == GOOD_ROWS
     assert version.file.md5 == hashlib.md5(expected.read_bytes()).hexdigest()
@@ -313,7 +314,7 @@ def test_reused_ids_copies_and_repeated_rows_are_refused_at_ingest_and_the_next_
     reused.loc[:9, "application_id"] = first["application_id"].iloc[:10].to_numpy()
     land_frame(platform, 2, reused)
     message = (
-        f"10 application_id value(s) were already used by batch 1 (e.g. {first['application_id'].iloc[0]})"
+        f"10 'application_id' value(s) were already used by batch 1 (e.g. {first['application_id'].iloc[0]})"
     )
     assert_rejected_without_trace(platform, lambda: training_pipeline(2), message)
 
@@ -323,7 +324,7 @@ def test_reused_ids_copies_and_repeated_rows_are_refused_at_ingest_and_the_next_
     # Batch 1's rows under new ids: they would land in the holdout too and inflate the gate's metric.
     copied = first.assign(application_id=first["application_id"] + 5 * 10**9)
     land_frame(platform, 2, copied)
-    message = f"{GOOD_ROWS} row(s) repeat rows of batch 1 under new application_ids"
+    message = f"{GOOD_ROWS} row(s) repeat rows of batch 1 under new 'application_id' values"
     assert_rejected_without_trace(platform, lambda: training_pipeline(2), message)
 
     land_frame(platform, 2, generate_batch(2, GOOD_ROWS))  # the corrected batch 2

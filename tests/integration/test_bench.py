@@ -24,6 +24,8 @@ KEYS = (
     "rss_vs_bare",
     "rss_over_df",
     "pipeline_vs_dvc_repro",
+    "validation_rules_seconds",
+    "validation_vs_parse",
 )
 
 

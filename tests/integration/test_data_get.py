@@ -67,8 +67,14 @@ def test_the_catalog_keeps_a_standard_dvc_file_beside_each_version(
     fresh.mkdir()
     s3 = platform.s3()
     for key, name in (
-        (f"{platform.data_prefix}/catalog/datasets/{dataset.key}.parquet.dvc", f"{dataset.key}.parquet.dvc"),
-        (f"{platform.data_prefix}/catalog/raw/batch_000001.parquet.dvc", "batch_000001.parquet.dvc"),
+        (
+            f"{platform.data_prefix}/catalog/loan-default/datasets/{dataset.key}.parquet.dvc",
+            f"{dataset.key}.parquet.dvc",
+        ),
+        (
+            f"{platform.data_prefix}/catalog/loan-default/raw/batch_000001.parquet.dvc",
+            "batch_000001.parquet.dvc",
+        ),
     ):
         (fresh / name).write_bytes(s3.get_object(Bucket=DATA_BUCKET, Key=key)["Body"].read())
     dvc = [sys.executable, "-m", "dvc"]

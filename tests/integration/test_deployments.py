@@ -38,7 +38,7 @@ def deployed(services: LocalServices) -> Iterator[Settings]:
         s3 = services.s3_client()
         for batch in (1, 2):
             frame = generate_batch(batch, ROWS).to_csv(index=False).encode()
-            s3.put_object(Bucket=LANDING_BUCKET, Key=f"batch_{batch}.csv", Body=frame)
+            s3.put_object(Bucket=LANDING_BUCKET, Key=f"loan-default/batch_{batch}.csv", Body=frame)
         yield settings
     services.stop("worker")
 
@@ -136,7 +136,7 @@ def test_results_equal_the_embedded_run_on_the_same_data(
             deployed_summary.dataset_md5,
             deployed_summary.rows,
         )
-        assert inline.roc_auc == deployed_summary.roc_auc
+        assert inline.score == deployed_summary.score
 
 
 def test_a_failing_stage_fails_the_pipeline_with_its_message_and_nothing_after_runs(
@@ -146,11 +146,11 @@ def test_a_failing_stage_fails_the_pipeline_with_its_message_and_nothing_after_r
 ) -> None:
     bad = generate_batch(3, ROWS).drop(columns=["credit_score"]).to_csv(index=False).encode()
     s3 = services.s3_client()
-    s3.put_object(Bucket=LANDING_BUCKET, Key="batch_3.csv", Body=bad)
+    s3.put_object(Bucket=LANDING_BUCKET, Key="loan-default/batch_3.csv", Body=bad)
     run = run_pipeline(3)
     assert run.state is not None and run.state.is_failed()
     assert "stage 'ingest'" in str(run.state.message)
-    assert "missing columns: credit_score" in str(run.state.message)
+    assert "missing columns: 'credit_score'" in str(run.state.message)
     children = child_runs(run)
     assert [c.state.is_failed() for c in children if c.state] == [True]
 
@@ -177,7 +177,8 @@ def test_train_fans_out_candidates_as_parallel_runs_and_registers_the_best(
     # so it is the model batch 2 already registered, reused rather than trained again.
     registered_candidates = [r for r in results if r["model_version"]]
     assert len(registered_candidates) == 1 and registered_candidates[0]["reused"]
-    best = max(results, key=lambda r: r["valid_roc_auc"])
+    assert {r["valid_metric"] for r in results} == {"roc_auc"}
+    best = max(results, key=lambda r: r["valid_score"])
     runs = client.search_runs(
         [client.get_experiment_by_name(deployed.experiment_name).experiment_id],  # type: ignore[union-attr]
         filter_string="tags.`lineage.batch_number` = '2'",

@@ -67,7 +67,7 @@ def test_mlops_run_then_seed_form_then_lineage(tmp_path: Path) -> None:
 
 def test_a_demo_size_that_the_landed_batches_do_not_have_is_refused(tmp_path: Path) -> None:
     assert run(tmp_path, "-m", "flows.cli", "generate", "--batches", "1", "--rows", "1500").returncode == 0
-    landed = state_dir(tmp_path) / "landing" / "batch_1.csv"
+    landed = state_dir(tmp_path) / "landing" / "loan-default" / "batch_1.csv"
     before = landed.read_bytes()
     other = run(tmp_path, "-m", "flows.cli", "run", "--batches", "1", "--demo-rows", "3000")
     assert other.returncode == 2

@@ -17,14 +17,15 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from flows.adapters.catalog import Catalog
 from flows.contracts import EvaluationResult, PipelineSummary
+from flows.logic.contract import conform
 from flows.logic.demo import generate_batch
-from flows.logic.features import FEATURE_COLUMNS, prepare_dataset
+from flows.logic.features import prepare_dataset
 from flows.logic.lineage import missing_lineage
-from flows.logic.validation import conform
 from flows.stages.evaluate import artifact_key
 from flows.stages.promote import promote
 from flows.tasks.model import EVALUATION_OF_TAG
 from flows.training_flow import training_pipeline
+from tests.definitions import loan
 from tests.integration.conftest import DATA_BUCKET, Platform
 from tests.integration.helpers import land_frame, registry_state, remote_objects
 
@@ -81,11 +82,8 @@ def test_three_batches_give_three_versions_with_lineage(
         assert hashlib.md5(data).hexdigest() == tags["lineage.dataset_md5"]
         # ... and is what the pure functions make of the landed batches.
         pulled = pd.read_parquet(Path(tmp_path / f"b{batch}" / "data.parquet"))
-        expected = prepare_dataset(
-            [conform(generate_batch(n, ROWS)) for n in range(1, batch + 1)],
-            platform.settings.holdout_fraction,
-            platform.settings.validation_fraction,
-            platform.settings.seed,
+        expected, _ = prepare_dataset(
+            [conform(generate_batch(n, ROWS), loan()) for n in range(1, batch + 1)], loan()
         )
         pd.testing.assert_frame_equal(pulled, expected)
 
@@ -102,7 +100,8 @@ def test_runs_carry_params_metrics_model_and_plot(
         assert run.data.params["max_depth"] and run.data.params["seed"] == "42"
         for metric in ("valid_roc_auc", "holdout_roc_auc", "holdout_log_loss", "holdout_accuracy"):
             assert metric in run.data.metrics
-        assert run.data.metrics["holdout_roc_auc"] == pytest.approx(summary.roc_auc)
+        assert summary.metric == "roc_auc"
+        assert run.data.metrics["holdout_roc_auc"] == pytest.approx(summary.score)
         artifacts = {a.path for a in client.list_artifacts(version.run_id)}
         assert "feature_importance.png" in artifacts
         # The exact data version in MLflow's own terms: the DVC md5 as the digest, the DVC object as source.
@@ -120,7 +119,7 @@ def test_runs_carry_params_metrics_model_and_plot(
             )
         assert {t.key: t.value for t in inputs["training"].tags}["rows"] == str(summary.rows)
         loaded = mlflow.pyfunc.load_model(f"models:/{platform.settings.model_name}/{summary.model_version}")
-        assert loaded.metadata.get_input_schema().input_names() == list(FEATURE_COLUMNS)
+        assert loaded.metadata.get_input_schema().input_names() == loan().feature_columns
         assert loaded.metadata.load_input_example() is not None
 
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
-import mlflow.xgboost
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,10 +25,6 @@ from flows.adapters.tracking import connect
 from flows.cli import main
 from flows.contracts import ScoringResult
 from flows.logic.demo import generate_batch
-from flows.logic.features import build_features
-from flows.logic.scoring import PROBABILITY_COLUMN
-from flows.logic.training import predict_proba
-from flows.logic.validation import conform
 from flows.scoring_flow import score_batch
 from flows.training_flow import training_pipeline
 from tests.charts.chart import CHART, find_helm
@@ -277,9 +272,10 @@ def pin_settings(helm: str, values: str, tmp_path: Path) -> dict[str, str]:
 
 
 def expected_probabilities(trained: Trained, version: str) -> np.ndarray:
-    booster = mlflow.xgboost.load_model(f"models:/{trained.model}/{version}")
-    batch = conform(generate_batch(SCORED_BATCH, 500).drop(columns=["defaulted"]), label_required=False)
-    return predict_proba(booster, build_features(batch))
+    """What the version answers for the scored batch's raw rows, loaded as any MLflow client would."""
+    model = mlflow.pyfunc.load_model(f"models:/{trained.model}/{version}")
+    rows = generate_batch(SCORED_BATCH, 500).drop(columns=["application_id", "defaulted"])
+    return np.asarray(model.predict(rows)["1"], dtype="float64")
 
 
 def read_object(trained: Trained, uri: str) -> bytes:
@@ -318,7 +314,7 @@ def test_scoring_uses_exactly_the_version_prod_pins_and_a_promotion_changes_it(
         f"/predictions/prod/batch_{SCORED_BATCH}/{trained.model}-v1.parquet"
     )
     assert set(predictions["model_version"]) == {"1"} and len(predictions) == result.rows == 500
-    np.testing.assert_allclose(predictions[PROBABILITY_COLUMN].to_numpy(), v1, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(predictions["probability_1"].to_numpy(), v1, rtol=0, atol=1e-7)
     record = json.loads(read_object(trained, result.record_uri))
     assert record["model_version"] == "1"
     assert record["model_run_id"] == trained.client().get_model_version(trained.model, "1").run_id
@@ -329,7 +325,7 @@ def test_scoring_uses_exactly_the_version_prod_pins_and_a_promotion_changes_it(
         repo, f"promote/prod/{trained.model}-v2", trained, helm, tmp_path, monkeypatch
     )
     assert result.model_version == "2" and set(predictions["model_version"]) == {"2"}
-    np.testing.assert_allclose(predictions[PROBABILITY_COLUMN].to_numpy(), v2, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(predictions["probability_1"].to_numpy(), v2, rtol=0, atol=1e-7)
     assert json.loads(read_object(trained, result.record_uri))["model_version"] == "2"
 
 

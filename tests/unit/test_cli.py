@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from flows.cli import batch_number, main, parse_model_ref, positive_int
-from flows.logic.schema import MAX_BATCH_NUMBER
+from flows.contracts import MAX_BATCH_NUMBER
 
 
 def test_model_refs() -> None:

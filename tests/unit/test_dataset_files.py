@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 
-from flows.adapters.datasets import UnknownDataset, derive, derived_function, load_definition
+from flows.adapters.datasets import (
+    UnknownDataset,
+    fetch_definition,
+    load_definition,
+    publish_definition,
+    resolve_definition,
+)
 from flows.cli import main
+from flows.feature_code import derive, derived_function
 from flows.logic.definition import DefinitionError
 from flows.logic.demo import generate_batch
 from flows.settings import Settings
@@ -96,9 +104,9 @@ def test_feature_code_of_the_wrong_shape_is_refused(tmp_path: Path, body: str, e
 def test_a_definition_whose_name_differs_from_its_folder_and_an_unknown_one(tmp_path: Path) -> None:
     settings = write(tmp_path, "one", "features:derive", "def derive(raw):\n    return raw[[]]\n")
     (tmp_path / "one").rename(tmp_path / "other")
-    with pytest.raises(DefinitionError, match="'one' differs from its folder's name 'other'"):
+    with pytest.raises(DefinitionError, match="'one' differs from the dataset's name 'other'"):
         load_definition("other", settings)
-    with pytest.raises(UnknownDataset, match=r"no dataset 'three'.*datasets in .*: other"):
+    with pytest.raises(UnknownDataset, match=r"no dataset 'three'.*datasets known: loan-default, other\)"):
         load_definition("three", settings)
 
 
@@ -142,3 +150,34 @@ def test_init_writes_nothing_when_the_draft_is_not_a_valid_definition(
     assert main(["dataset", "init", "t", "--from", str(tmp_path / "t.csv"), "--label", "y"]) == 1
     assert "free text cannot be a feature" in capsys.readouterr().err
     assert not (tmp_path / "datasets").exists()
+
+
+def test_a_pipeline_hands_its_stages_the_definition_by_the_hash_of_its_text(tmp_path: Path) -> None:
+    settings = write(tmp_path, "one", "features:derive", "def derive(raw):\n    return raw[[]]\n")
+    settings = settings.model_copy(update={"data_url": str(tmp_path / "data")})
+    ref, definition = resolve_definition("one", settings)
+    text = (tmp_path / "one" / "dataset.yaml").read_bytes()
+    assert ref.sha256 == hashlib.sha256(text).hexdigest()
+    assert ref.features_sha256 == hashlib.sha256((tmp_path / "one" / "features.py").read_bytes()).hexdigest()
+    stored = tmp_path / "data" / "definitions" / f"{ref.sha256}.yaml"
+    assert stored.read_bytes() == text
+    assert fetch_definition(ref, settings) == definition
+    (tmp_path / "one" / "features.py").write_text("def derive(raw):\n    return raw[[]].copy()\n")
+    with pytest.raises(DefinitionError, match=r"this stage's feature code .* is not the pipeline's"):
+        fetch_definition(ref, settings)
+    stored.write_bytes(text + b"\n# changed\n")
+    with pytest.raises(DefinitionError, match="does not match its hash"):
+        fetch_definition(ref, settings)
+
+
+def test_a_published_definition_is_the_one_pipelines_train(tmp_path: Path) -> None:
+    settings = write(tmp_path, "one", "features:derive", "def derive(raw):\n    return raw[[]]\n")
+    settings = settings.model_copy(update={"data_url": str(tmp_path / "data")})
+    publish_definition("one", settings)
+    path = tmp_path / "one" / "dataset.yaml"
+    path.write_text(path.read_text().replace("name: one", "name: one\ndescription: edited locally", 1))
+    _, definition = resolve_definition("one", settings)
+    assert definition.description == ""  # the published one, not the local edit
+    assert (tmp_path / "data" / "definitions" / "one.yaml").is_file()
+    publish_definition("one", settings)
+    assert resolve_definition("one", settings)[1].description == "edited locally"

@@ -8,9 +8,14 @@ from typing import Any
 import pytest
 import yaml
 
-from flows.logic import schema
-from flows.logic.definition import DatasetDefinition, DefinitionError, parse_definition
-from flows.logic.training import CANDIDATE_OVERRIDES, DEFAULT_PARAMS, EARLY_STOPPING_ROUNDS, NUM_BOOST_ROUND
+from flows.logic.definition import (
+    DEFAULT_CANDIDATES,
+    DEFAULT_PARAMS,
+    DatasetDefinition,
+    DefinitionError,
+    parse_definition,
+)
+from flows.logic.demo import HOME_OWNERSHIP, PURPOSES
 
 LOAN = Path(__file__).resolve().parents[2] / "datasets" / "loan-default" / "dataset.yaml"
 
@@ -40,24 +45,15 @@ def problems(data: dict[str, Any]) -> list[str]:
     return caught.value.problems
 
 
-def test_the_loan_demo_definition_declares_what_the_pipeline_checks() -> None:
+def test_the_loan_demo_definition_declares_what_the_pipeline_trained_before_definitions() -> None:
     loan = parse_definition(LOAN.read_text(), str(LOAN))
-    assert loan.id == schema.ID_COLUMN and loan.label.column == schema.LABEL_COLUMN
-    declared = [(c.name, c.min, c.max, tuple(map(str, c.values or ()))) for c in loan.columns]
-    expected = [
-        (c.name, None, None, ("0", "1"))
-        if c.kind == "label"
-        else (c.name, c.minimum, c.maximum, c.categories)
-        for c in schema.COLUMNS
-    ]
-    assert declared == expected
-    kinds = {"id": "integer", "int": "integer", "float": "number", "category": "category", "label": "integer"}
-    assert [c.type for c in loan.columns] == [kinds[c.kind] for c in schema.COLUMNS]
-    assert {k: v for k, v in DEFAULT_PARAMS.items() if k not in ("objective", "eval_metric")} == (
-        loan.training.params
-    )
-    assert loan.training.candidates == list(CANDIDATE_OVERRIDES)
-    assert (loan.training.rounds, loan.training.early_stopping) == (NUM_BOOST_ROUND, EARLY_STOPPING_ROUNDS)
+    assert loan.id == "application_id" and loan.label.column == "defaulted"
+    assert loan.column("home_ownership").values == list(HOME_OWNERSHIP)
+    assert loan.column("purpose").values == list(PURPOSES)
+    assert loan.training.params == DEFAULT_PARAMS
+    assert loan.training.candidates == list(DEFAULT_CANDIDATES)
+    assert (loan.training.rounds, loan.training.early_stopping) == (400, 30)
+    assert (loan.split.holdout, loan.split.validation, loan.split.seed) == (0.2, 0.15, 42)
     assert (loan.metric_name, loan.maximize, loan.metric.margin) == ("roc_auc", True, 0.002)
     assert loan.class_names == [0, 1] and loan.features.derived == "flows.logic.features:loan_ratios"
 

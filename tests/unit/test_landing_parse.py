@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from flows.adapters.landing import LandingError, parse_batch
+from flows.logic.contract import conform, frame_problems
 from flows.logic.demo import generate_batch
-from flows.logic.validation import conform, find_problems
+from tests.definitions import loan
 
 URI = "s3://landing/batch_1.csv"
 
@@ -19,14 +20,14 @@ def test_a_utf8_byte_order_mark_is_dropped_and_the_rows_are_the_same() -> None:
     data = generate_batch(1, 30).to_csv(index=False).encode()
     with_bom = parse_batch(codecs.BOM_UTF8 + data, URI)
     assert list(with_bom.columns) == list(parse_batch(data, URI).columns)
-    assert find_problems(with_bom) == []
-    pd.testing.assert_frame_equal(conform(with_bom), conform(parse_batch(data, URI)))
+    assert frame_problems(with_bom, loan()) == []
+    pd.testing.assert_frame_equal(conform(with_bom, loan()), conform(parse_batch(data, URI), loan()))
 
 
 def test_a_repeated_header_reaches_validation_unrenamed() -> None:
     frame = generate_batch(1, 5)
     data = pd.concat([frame, frame[["age"]]], axis=1).to_csv(index=False).encode()
-    assert find_problems(parse_batch(data, URI)) == ["duplicated columns: age"]
+    assert frame_problems(parse_batch(data, URI), loan()) == ["duplicated columns: 'age'"]
 
 
 @pytest.mark.parametrize(

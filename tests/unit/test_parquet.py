@@ -10,10 +10,11 @@ import pyarrow.parquet as pq
 from flows.adapters.parquet import read_parquet, write_parquet
 from flows.logic.demo import generate_batch
 from flows.logic.features import SPLIT_COLUMN, prepare_dataset
+from tests.definitions import loan
 
 
 def test_round_trip_is_exact_across_row_groups(tmp_path: Path) -> None:
-    frame = prepare_dataset([generate_batch(1, 1000)], 0.2, 0.15, 42)
+    frame, _ = prepare_dataset([generate_batch(1, 1000)], loan())
     path = tmp_path / "d.parquet"
     write_parquet(frame, path, rows_per_group=300)
     assert pq.ParquetFile(path).num_row_groups == 4
@@ -22,7 +23,7 @@ def test_round_trip_is_exact_across_row_groups(tmp_path: Path) -> None:
 
 
 def test_a_filter_reads_one_split(tmp_path: Path) -> None:
-    frame = prepare_dataset([generate_batch(1, 1000)], 0.2, 0.15, 42)
+    frame, _ = prepare_dataset([generate_batch(1, 1000)], loan())
     path = tmp_path / "d.parquet"
     write_parquet(frame, path, rows_per_group=300)
     holdout = read_parquet(path, [(SPLIT_COLUMN, "==", "holdout")])

@@ -36,6 +36,8 @@ other:
     version: "9"
 """
 LINEAGE = {
+    "lineage.dataset": "loan-default",
+    "lineage.dataset_definition": "d" * 64,
     "lineage.batch_number": "2",
     "lineage.batches": "1,2",
     "lineage.raw_md5s": "1:aa,2:bb",

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from flows.logic.contract import conform, frame_problems
 from flows.logic.demo import generate_batch
-from flows.logic.scoring import PROBABILITY_COLUMN, pinned_version, prediction_frame, predictions_stem
-from flows.logic.validation import conform, find_problems
+from flows.logic.scoring import pinned_version, prediction_frame, predictions_stem
+from tests.definitions import loan
 
 
 def test_an_environment_without_a_pin_refuses_to_score() -> None:
@@ -18,13 +19,29 @@ def test_an_environment_without_a_pin_refuses_to_score() -> None:
 
 
 def test_predictions_carry_the_version_that_made_them() -> None:
-    ids = pd.Series([7, 3, 9])
-    frame = prediction_frame(ids, np.array([0.1, 0.5, 0.9]), "m", "4")
-    assert list(frame.columns) == ["application_id", PROBABILITY_COLUMN, "model_name", "model_version"]
-    assert frame["application_id"].tolist() == [7, 3, 9]
+    ids = pd.Series([7, 3, 9], name="application_id")
+    answer = pd.DataFrame({"0": [0.9, 0.5, 0.1], "1": [0.1, 0.5, 0.9]})
+    frame = prediction_frame(ids, answer, "m", "4")
+    assert list(frame.columns) == [
+        "application_id",
+        "probability_0",
+        "probability_1",
+        "model_name",
+        "model_version",
+    ]
+    assert frame["application_id"].tolist() == [7, 3, 9] and frame["probability_1"].tolist() == [
+        0.1,
+        0.5,
+        0.9,
+    ]
     assert set(frame["model_version"]) == {"4"} and set(frame["model_name"]) == {"m"}
-    with pytest.raises(ValueError, match="3 ids but 2 probabilities"):
-        prediction_frame(ids, np.array([0.1, 0.5]), "m", "4")
+    with pytest.raises(ValueError, match="3 ids but 2 predictions"):
+        prediction_frame(ids, answer.head(2), "m", "4")
+
+
+def test_a_regression_prediction_is_one_value_per_row() -> None:
+    frame = prediction_frame(pd.Series([0, 1], name="row"), np.array([1.5, 2.5]), "m", "1")
+    assert list(frame.columns) == ["row", "prediction", "model_name", "model_version"]
 
 
 def test_predictions_are_keyed_by_batch_and_version() -> None:
@@ -34,11 +51,9 @@ def test_predictions_are_keyed_by_batch_and_version() -> None:
 
 def test_a_batch_to_score_may_come_without_its_label_but_not_without_features() -> None:
     batch = generate_batch(1, 50).drop(columns=["defaulted"])
-    assert find_problems(batch, label_required=False) == []
-    assert find_problems(batch) == ["missing columns: defaulted"]  # training still needs it
-    assert "defaulted" not in conform(batch, label_required=False).columns
-    assert find_problems(batch.drop(columns=["age"]), label_required=False) == ["missing columns: age"]
-    labelled = generate_batch(1, 50).assign(defaulted=2)
-    assert find_problems(labelled, label_required=False) == [
-        "label 'defaulted' has 50 value(s) outside {0, 1} (e.g. 2)"
+    assert frame_problems(batch, loan(), label_required=False) == []
+    assert frame_problems(batch, loan()) == ["missing columns: 'defaulted'"]  # training still needs it
+    assert "defaulted" not in conform(batch, loan(), label_required=False).columns
+    assert frame_problems(batch.drop(columns=["age"]), loan(), label_required=False) == [
+        "missing columns: 'age'"
     ]

@@ -5,18 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from flows.logic.contract import conform
 from flows.logic.demo import generate_batch
-from flows.logic.features import prepare_dataset
+from flows.logic.features import build_features, loan_ratios, prepare_dataset
 from flows.logic.lineage import REQUIRED_TAGS, lineage_tags, missing_lineage
 from flows.logic.training import (
     best_candidate,
     candidate_overrides,
     fit,
-    predict_proba,
+    predict,
+    task_params,
     train_key,
     training_params,
 )
-from flows.logic.validation import conform
+from tests.definitions import customers, loan
 
 
 def test_demo_batches_are_deterministic_and_distinct() -> None:
@@ -43,27 +45,50 @@ def test_demo_rejects_bad_arguments() -> None:
 
 
 def test_fit_learns_and_is_reproducible() -> None:
-    dataset = prepare_dataset([conform(generate_batch(1, 3000))], 0.2, 0.15, 42)
-    params = training_params(42, {"nthread": 1})
-    first, second = fit(dataset, params), fit(dataset, params)
-    assert first.valid_roc_auc > 0.65
+    dataset, _ = prepare_dataset([conform(generate_batch(1, 3000), loan())], loan())
+    params = training_params(loan(), {"nthread": 1})
+    derived = loan_ratios(dataset)
+    first, second = fit(dataset, loan(), params, derived), fit(dataset, loan(), params, derived)
+    assert first.valid_metric == "roc_auc" and first.valid_score > 0.65
     assert first.best_iteration == second.best_iteration
-    holdout = dataset[dataset["split"] == "holdout"]
+    features = build_features(dataset, loan(), derived)[dataset["split"].to_numpy() == "holdout"]
     np.testing.assert_array_equal(
-        predict_proba(first.booster, holdout), predict_proba(second.booster, holdout)
+        predict(first.booster, features, "binary"), predict(second.booster, features, "binary")
     )
 
 
+def test_the_task_fixes_objective_classes_and_early_stopping_metric() -> None:
+    assert task_params(loan()) == {"objective": "binary:logistic", "eval_metric": "auc"}
+    kind = {"name": "kind", "type": "category", "values": ["a", "b", "c"]}
+    multiclass = customers(
+        columns=[*customers().model_dump()["columns"][1:], kind],
+        label={"column": "kind", "task": "multiclass", "classes": ["a", "b", "c"]},
+    )
+    assert task_params(multiclass) == {
+        "objective": "multi:softprob",
+        "num_class": 3,
+        "eval_metric": "mlogloss",
+    }
+    regression = customers(label={"column": "income", "task": "regression"}, metric={"name": "mae"})
+    assert task_params(regression) == {"objective": "reg:squarederror", "eval_metric": "mae"}
+    params = training_params(regression, {"max_depth": 2})
+    assert params["max_depth"] == 2 and params["seed"] == 42 and params["objective"] == "reg:squarederror"
+
+
 def test_train_key_ignores_threads_but_not_params() -> None:
-    base = train_key("md5", training_params(1, {"nthread": 1}), "sha")
-    assert base == train_key("md5", training_params(1, {"nthread": 8}), "sha")
-    assert base != train_key("md5", training_params(1, {"max_depth": 3}), "sha")
-    assert base != train_key("other", training_params(1), "sha")
-    assert base != train_key("md5", training_params(1), "sha2")
+    def key(dataset: str = "md5", definition: str = "def", code: str = "sha", **overrides: object) -> str:
+        return train_key(dataset, training_params(loan(), overrides), definition, loan(), code)
+
+    base = key(nthread=1)
+    assert base == key(nthread=8)
+    assert base != key(max_depth=3)
+    assert base != key(dataset="other")
+    assert base != key(code="sha2")
+    assert base != key(definition="def2")
 
 
 def test_lineage_tags_are_complete() -> None:
-    tags = lineage_tags(2, [1, 2], ["a", "b"], "d", "k", "sha", "run", "pipe")
+    tags = lineage_tags("loans", "def", 2, [1, 2], ["a", "b"], "d", "k", "sha", "run", "pipe")
     assert missing_lineage(tags) == []
     assert tags["lineage.raw_md5s"] == "1:a,2:b"
     assert missing_lineage({}) == list(REQUIRED_TAGS)
@@ -71,11 +96,11 @@ def test_lineage_tags_are_complete() -> None:
 
 def test_lineage_needs_one_hash_per_batch() -> None:
     with pytest.raises(ValueError):
-        lineage_tags(2, [1, 2], ["a"], "d", "k", "sha", "run", "pipe")
+        lineage_tags("loans", "def", 2, [1, 2], ["a"], "d", "k", "sha", "run", "pipe")
 
 
 def test_candidates_start_with_the_defaults_and_are_distinct() -> None:
-    overrides = candidate_overrides(4)
+    overrides = candidate_overrides(loan(), 4)
     assert overrides[0] == {}
     assert len({tuple(sorted(o.items())) for o in overrides}) == 4
 
@@ -83,11 +108,12 @@ def test_candidates_start_with_the_defaults_and_are_distinct() -> None:
 @pytest.mark.parametrize("count", [0, 9])
 def test_candidate_count_is_bounded(count: int) -> None:
     with pytest.raises(ValueError, match="candidates must be between 1 and 8"):
-        candidate_overrides(count)
+        candidate_overrides(loan(), count)
 
 
-def test_best_candidate_prefers_higher_auc_then_the_earlier() -> None:
-    assert best_candidate([0.7, 0.75, 0.72]) == 1
-    assert best_candidate([0.75, 0.75]) == 0
+def test_best_candidate_prefers_the_better_score_then_the_earlier() -> None:
+    assert best_candidate([0.7, 0.75, 0.72], maximize=True) == 1
+    assert best_candidate([0.75, 0.75], maximize=True) == 0
+    assert best_candidate([3.0, 2.0, 2.0], maximize=False) == 1
     with pytest.raises(ValueError):
-        best_candidate([])
+        best_candidate([], maximize=True)

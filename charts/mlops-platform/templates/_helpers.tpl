@@ -128,6 +128,7 @@ fi
 
 {{/* The settings the chart itself gives every flow run (the settings ConfigMap, before flowRuns.extraSettings). */}}
 {{- define "mlops-platform.flowRuns.settings" -}}
+MLOPS_DATASET: {{ .Values.flowRuns.dataset | quote }}
 MLOPS_LANDING_URL: {{ .Values.flowRuns.landingUrl | quote }}
 MLOPS_DATA_URL: {{ .Values.flowRuns.dataUrl | quote }}
 MLOPS_S3_ENDPOINT_URL: {{ include "mlops-platform.s3.endpoint" . | quote }}
