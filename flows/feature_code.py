@@ -21,21 +21,25 @@ DerivedFeatures = Callable[[pd.DataFrame], pd.DataFrame]
 
 
 def features_file(definition: DatasetDefinition, folder: Path) -> Path | None:
-    """The derived-feature module when it is a file beside the definition."""
+    """The derived-feature module when it is a file beside the definition (`features:derive` is
+    `<folder>/features.py`, `lib.feats:fn` is `<folder>/lib/feats.py`)."""
     if definition.features.derived is None:
         return None
     local = folder / f"{definition.features.derived.split(':')[0].replace('.', '/')}.py"
     return local if local.is_file() else None
 
 
-def derived_function(definition: DatasetDefinition, folder: Path) -> DerivedFeatures | None:
-    """The definition's derived-feature function, imported; DefinitionError when it cannot be."""
+def derived_function(
+    definition: DatasetDefinition, folder: Path, code: Path | None = None
+) -> DerivedFeatures | None:
+    """The definition's derived-feature function, imported (from `code`, the module's file, when given: a
+    model loads it from its artifacts); DefinitionError when it cannot be."""
     if definition.features.derived is None:
         return None
     module_name, function_name = definition.features.derived.split(":")
     where = str(folder / DEFINITION_FILE)
     try:
-        module = _module(module_name, folder, definition.name)
+        module = _module(module_name, code or features_file(definition, folder), definition.name)
     except Exception as exc:  # any import-time failure of the user's code is the definition's problem
         raise DefinitionError(
             where, [f"features.derived: cannot import {module_name!r}: {type(exc).__name__}: {exc}"]
@@ -46,9 +50,10 @@ def derived_function(definition: DatasetDefinition, folder: Path) -> DerivedFeat
     return function
 
 
-def _module(module_name: str, folder: Path, dataset: str) -> ModuleType:
-    local = folder / f"{module_name.replace('.', '/')}.py"
-    if not local.is_file():
+def _module(module_name: str, local: Path | None, dataset: str) -> ModuleType:
+    """The module from its file (under a name of its own: two datasets' features.py never collide), or
+    imported as usual."""
+    if local is None:
         return importlib.import_module(module_name)
     unique = f"mlops_dataset_{dataset.replace('-', '_')}_{module_name.replace('.', '_')}"
     spec = importlib.util.spec_from_file_location(unique, local)

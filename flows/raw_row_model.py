@@ -45,8 +45,8 @@ class RawRowModel(PythonModel):
         self.booster = xgb.Booster()
         self.booster.load_model(context.artifacts[BOOSTER])
         features = context.artifacts.get(FEATURES)
-        folder = Path(features).parent if features else Path(".")
-        self.derived = derived_function(self.definition, folder)
+        code = Path(features) if features else None
+        self.derived = derived_function(self.definition, Path(context.artifacts[DEFINITION]).parent, code)
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> Any:
         rows = pd.DataFrame(model_input).reset_index(drop=True)

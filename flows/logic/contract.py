@@ -152,10 +152,17 @@ def _checks(column: ColumnSpec, is_id: bool) -> list[pa.Check]:
     return checks
 
 
+def _declared(column: ColumnSpec, definition: DatasetDefinition) -> ColumnSpec:
+    """The column with every value it may hold: a multiclass label without `values` holds its classes."""
+    if column.name == definition.label.column and column.values is None and definition.label.classes:
+        return column.model_copy(update={"values": list(definition.label.classes)})
+    return column
+
+
 def build_schema(definition: DatasetDefinition, label_required: bool = True) -> pa.DataFrameSchema:
     """The pandera schema of a landing batch: every declared column, no other, with its rules."""
     columns = {}
-    for column in definition.columns:
+    for column in map(_declared, definition.columns, [definition] * len(definition.columns)):
         is_label = column.name == definition.label.column
         if is_label and not label_required:
             continue
@@ -221,7 +228,7 @@ def _separator_problem(frame: pd.DataFrame, definition: DatasetDefinition) -> st
 
 def conform(frame: pd.DataFrame, definition: DatasetDefinition, label_required: bool = True) -> pd.DataFrame:
     """A valid batch in declared column order and canonical dtypes, ready to be versioned (or scored):
-    integer int64 (float64 when nullable), number float64, boolean a nullable boolean, category and text
+    integer int64 (float64 when it is nullable), number float64, boolean a nullable boolean, category and text
     as text. Without its label when the label is optional (scoring) and absent."""
     out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
     present = {str(c) for c in frame.columns}
@@ -241,9 +248,10 @@ def _canonical(values: pd.Series, column: ColumnSpec) -> pd.Series:
         text = as_text(values).str.strip().str.lower()
         return text.isin(_TRUE).astype("boolean").mask(values.isna())
     if column.numeric:
-        numbers = pd.to_numeric(values)
-        whole = column.type == "integer" and not numbers.isna().any()
-        return numbers.astype("int64" if whole else "float64")
+        # A nullable integer is float64 in every batch, with a null or not: the same values hash (ids, splits,
+        # row checks) and compare the same from one batch to the next.
+        whole = column.type == "integer" and not column.nullable
+        return pd.to_numeric(values).astype("int64" if whole else "float64")
     return as_text(values)
 
 
@@ -265,7 +273,7 @@ def _sentences(cases: pd.DataFrame, frame: pd.DataFrame, definition: DatasetDefi
     order = {c.name: i for i, c in enumerate(definition.columns)}
     problems: list[tuple[int, str]] = []
     for (column_name, check), group in cases.groupby(["column", "check"], sort=False, dropna=False):
-        column = definition.column(str(column_name))
+        column = _declared(definition.column(str(column_name)), definition)
         what = "label" if column.name == definition.label.column else "column"
         if check != "value":
             sentence = _sentence(what, column, str(check), len(group), group["failure_case"].iloc[0])

@@ -245,8 +245,19 @@ def definition_problems(d: DatasetDefinition) -> list[str]:
             problems.append(f"{role}: {column_name!r} is the label; a label cannot also be the {role}")
     if d.id is not None and d.column(d.id).nullable:
         problems.append(f"id: {d.id!r} is nullable; every row needs its id")
-    if d.weight is not None and not d.column(d.weight).numeric:
-        problems.append(f"weight: {d.weight!r} must be an integer or number column")
+    if d.weight is not None:
+        weight = d.column(d.weight)
+        if not weight.numeric or weight.nullable or weight.min is None or weight.min < 0:
+            problems.append(
+                f"weight: {d.weight!r} must be an integer or number column, not nullable, with min: 0 or "
+                "above (XGBoost refuses a missing or negative weight)"
+            )
+    reserved = sorted({"split", "row_id"} & set(names))
+    if reserved:
+        problems.append(
+            f"columns: {', '.join(map(repr, reserved))}: the platform names its own columns so (each row's "
+            "split, the derived id); rename it in the data"
+        )
     problems += _label_problems(d)
     problems += _metric_problems(d)
     if d.split.holdout + d.split.validation >= 1.0:

@@ -56,7 +56,10 @@ def _kind(values: pd.Series) -> str:
     if pd.api.types.is_integer_dtype(values):
         return "integer"
     if pd.api.types.is_float_dtype(values):
-        return "number"
+        present = values.dropna()
+        # Whole numbers with a gap: an integer column that pandas read as floats because of its nulls.
+        whole = len(present) > 0 and bool((present == present.round()).all())
+        return "integer" if whole and values.isna().any() else "number"
     present = values.dropna()
     if len(present) and pd.to_numeric(present, errors="coerce").notna().all():
         return "number"

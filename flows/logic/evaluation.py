@@ -64,7 +64,10 @@ def holdout_metrics(task: Task, labels: np.ndarray, predictions: np.ndarray, cla
         }
     if task == "binary":
         if len(np.unique(labels)) < 2:
-            raise ValueError("the holdout holds only one class; ROC AUC is undefined")
+            raise ValueError(
+                "the holdout holds only one class: ROC AUC, PR AUC and log loss are undefined; "
+                "train on more rows (more batches) so that both classes are held out"
+            )
         decided = predictions >= 0.5
         return {
             "roc_auc": float(roc_auc_score(labels, predictions)),

@@ -16,6 +16,7 @@ from flows.logic.definition import DatasetDefinition, Scalar
 SPLIT_COLUMN = "split"
 # The id of a dataset declared without one (`id: null`): a hash of the row's content.
 ROW_ID_COLUMN = "row_id"
+_NOT_IN_XGBOOST_NAMES = str.maketrans({"[": "(", "]": ")", "<": "lt "})
 
 
 class UnseenCategory(ValueError):
@@ -64,6 +65,11 @@ def feature_names(definition: DatasetDefinition, derived: list[str]) -> list[str
     return numeric_columns(definition) + derived + one_hot
 
 
+def booster_names(names: list[str]) -> list[str]:
+    """Feature names as XGBoost takes them: it refuses '[', ']' and '<' (a category value such as '<25')."""
+    return [name.translate(_NOT_IN_XGBOOST_NAMES) for name in names]
+
+
 def build_features(
     raw: pd.DataFrame, definition: DatasetDefinition, derived: pd.DataFrame | None = None
 ) -> pd.DataFrame:
@@ -79,21 +85,22 @@ def build_features(
         for name in derived.columns:
             columns[str(name)] = derived[name].to_numpy(dtype="float64")
     for name, values in category_columns(definition):
-        texts = raw[name].astype("object").to_numpy()
-        allowed = {str(v) for v in values}
-        present = pd.notna(texts)
-        unseen = present & ~np.isin(texts.astype(str), list(allowed))
+        texts = raw[name].astype(str)  # nulls stay null; every comparison below is of text
+        allowed = [str(v) for v in values]
+        unseen = (texts.notna() & ~texts.isin(allowed)).to_numpy()
         if unseen.any() and definition.features.unseen_categories == "refuse":
-            example = texts[unseen][0]
+            example = texts[unseen].iloc[0]
             raise UnseenCategory(
                 f"column {name!r} has {int(unseen.sum())} value(s) the definition does not list "
                 f"(e.g. {example!r}); allowed: {', '.join(map(repr, allowed))}"
             )
-        for value in values:
-            columns[f"{name}__{value}"] = (texts == str(value)).astype("float64")
+        for value in allowed:
+            columns[f"{name}__{value}"] = (texts == value).to_numpy(dtype="float64", na_value=0.0)
     out = pd.DataFrame(columns, index=pd.RangeIndex(len(raw)))
     derived_columns = [] if derived is None else [str(c) for c in derived.columns]
-    return out.loc[:, feature_names(definition, derived_columns)]
+    out = out.loc[:, feature_names(definition, derived_columns)]
+    out.columns = booster_names(list(out.columns))
+    return out
 
 
 def encode_labels(labels: pd.Series, definition: DatasetDefinition) -> np.ndarray:
@@ -102,7 +109,7 @@ def encode_labels(labels: pd.Series, definition: DatasetDefinition) -> np.ndarra
     task = definition.label.task
     if task == "regression":
         return labels.to_numpy(dtype="float64")
-    keys = labels.map(repr).to_numpy()
+    keys = labels.map(lambda value: repr(_canonical(value, definition))).to_numpy()
     if task == "binary":
         return (keys == repr(_canonical(definition.positive_class, definition))).astype("float64")
     index = {repr(_canonical(c, definition)): i for i, c in enumerate(definition.class_names)}

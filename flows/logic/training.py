@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from flows.logic.definition import DatasetDefinition, Task
+from flows.logic.definition import METRICS, DatasetDefinition, Task
 from flows.logic.features import SPLIT_COLUMN, build_features, encode_labels
 
 # The early-stopping metric XGBoost computes for each gate metric, and its name in our terms.
@@ -65,7 +65,8 @@ def valid_metric(params: dict[str, Any]) -> str:
 
 
 def higher_is_better(valid_metric_name: str) -> bool:
-    return valid_metric_name in ("roc_auc", "pr_auc")
+    """Whether a higher early-stopping score is better (the gate's directions; XGBoost's errors: lower)."""
+    return any(metrics.get(valid_metric_name, False) for metrics in METRICS.values())
 
 
 def training_params(

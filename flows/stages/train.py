@@ -59,7 +59,7 @@ def train(
         with stage_workspace("train", settings) as workspace:
             frame = data.fetch_frame(dataset.file, "dataset.parquet", workspace, settings)
         pulled = [dataset.file.md5]
-        function = derived_function(declared, settings.datasets_dir / definition.name)
+        function = derived_function(declared, features.parent if features else settings.datasets_dir)
         derived = None if function is None else derive(function, frame, declared)
         trained = model.fit_model(frame, declared, full_params, derived)
         tags = lineage_tags(

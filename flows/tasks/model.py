@@ -93,13 +93,13 @@ MODEL_CODE = (
 
 
 def _column_type(column: ColumnSpec) -> Any:
-    """A raw column's type in the model's signature. MLflow refuses to turn int64 into double and a null
-    into a long, so: an integer column that may be null takes any value (a file's column of whole numbers
-    reads as int64 when it has no null, as float64 when it has one), one that may not is a long; a number
-    is a double."""
-    if column.type == "integer":
-        return AnyType() if column.nullable else "long"
-    return {"number": "double", "boolean": "boolean"}.get(column.type, "string")
+    """A raw column's type in the model's signature. MLflow refuses to turn int64 into double, and a null
+    into a long or a boolean, so an integer or boolean column that may be null takes any value (a file's
+    column of whole numbers reads as int64 without a null, as float64 with one); one that may not is a long
+    or a boolean; a number is a double (a pandas client sends floats; the scoring server converts JSON)."""
+    if column.type in ("integer", "boolean") and column.nullable:
+        return AnyType()
+    return {"integer": "long", "number": "double", "boolean": "boolean"}.get(column.type, "string")
 
 
 def input_schema(definition: DatasetDefinition) -> Schema:
@@ -159,7 +159,7 @@ def log_model(
         example = input_example(example_rows, definition)
         scorer = raw_row_model.RawRowModel()
         scorer.definition, scorer.booster = definition, model.booster
-        scorer.derived = derived_function(definition, features_file.parent if features_file else Path("."))
+        scorer.derived = derived_function(definition, folder, features_file)
         output = scorer.predict(None, example)
         signature = ModelSignature(inputs=input_schema(definition), outputs=_output_schema(example, output))
         return mlflow.pyfunc.log_model(

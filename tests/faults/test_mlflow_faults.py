@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import mlflow.xgboost
+import mlflow.pyfunc
 import pytest
 from mlflow import MlflowClient
 
@@ -146,7 +146,7 @@ def test_logging_survives_mlflow_restart(
     monkeypatch.setenv("MLOPS_MLFLOW_HTTP_RETRIES", RESTART_WINDOW_RETRIES)
     attempts = count_attempts(monkeypatch, model.log_run)
     outage = ServiceOutage(services, "mlflow", OUTAGE_SECONDS, stop_timeout=3)
-    fault = FirstCall(outage).install(monkeypatch, mlflow.xgboost, "log_model")
+    fault = FirstCall(outage).install(monkeypatch, mlflow.pyfunc, "log_model")
 
     trained = train(dataset, 1)
     ended = time.monotonic()
@@ -165,7 +165,7 @@ def test_logging_fails_cleanly_when_mlflow_stays_down(
     outage = ServiceOutage(services, "mlflow", None, stop_timeout=3)
     with pytest.MonkeyPatch.context() as fault_point:
         attempts = count_attempts(fault_point, model.log_run)
-        fault = FirstCall(outage).install(fault_point, mlflow.xgboost, "log_model")
+        fault = FirstCall(outage).install(fault_point, mlflow.pyfunc, "log_model")
         with pytest.raises(Exception, match=services.mlflow_url.removeprefix("http://")):
             train(dataset, 1)
     ended = time.monotonic()

@@ -106,3 +106,19 @@ def test_every_problem_is_reported_at_once_in_column_order(
 def test_a_label_may_be_absent_for_scoring(loan: DatasetDefinition, batch: pd.DataFrame) -> None:
     assert frame_problems(batch.drop(columns=["defaulted"]), loan, label_required=False) == []
     assert frame_problems(batch.drop(columns=["defaulted"]), loan) == ["missing columns: 'defaulted'"]
+
+
+def test_a_multiclass_label_without_values_holds_only_its_classes() -> None:
+    text = """
+name: kinds
+id: null
+columns:
+  - {name: x, type: number}
+  - {name: kind, type: text}
+label: {column: kind, task: multiclass, classes: [a, b, c]}
+"""
+    definition = parse_definition(text, "kinds")
+    rows = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "kind": ["a", "b", "c", "d"]})
+    assert frame_problems(rows, definition) == [
+        "label 'kind' has 1 value(s) not among its values (e.g. 'd'); allowed: 'a', 'b', 'c'"
+    ]

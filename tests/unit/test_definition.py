@@ -103,6 +103,12 @@ def test_metric_defaults_and_directions_follow_the_task() -> None:
         ({"training": {"params": {"objective": "reg:squarederror"}}}, "objective follow from label.task"),
         ({"training": {"rounds": 10, "early_stopping": 30}}, "must be below training.rounds (10)"),
         ({"training": {"candidates": []}}, "training.candidates: give at least one parameter set"),
+        ({"columns": [{"name": "split", "type": "number"}]}, "'split': the platform names its own columns"),
+        ({"columns": [{"name": "row_id", "type": "integer"}]}, "'row_id': the platform names its own"),
+        (
+            {"columns": [{"name": "balance", "type": "number", "min": -5}], "weight": "balance"},
+            "weight: 'balance' must be an integer or number column, not nullable, with min: 0 or above",
+        ),
     ],
 )
 def test_a_bad_definition_gets_one_clear_error(change: dict[str, Any], expected: str) -> None:

@@ -207,3 +207,37 @@ def test_prepare_dataset_rejects_ids_repeated_across_batches() -> None:
 def test_prepare_dataset_needs_a_batch() -> None:
     with pytest.raises(ValueError, match="at least one batch"):
         prepare_dataset([], loan())
+
+
+def test_a_nullable_integer_label_is_encoded_whether_or_not_its_batch_has_a_null() -> None:
+    columns = customers().model_dump()["columns"] + [
+        {"name": "churned", "type": "integer", "values": [0, 1], "nullable": True}
+    ]
+    definition = customers(columns=columns, label={"column": "churned", "task": "binary", "missing": "drop"})
+    with_null = conform(customer_rows().assign(churned=[1, None, 0, 1]), definition)
+    without = conform(customer_rows().assign(churned=[1, 0, 0, 1]), definition)
+    assert with_null["churned"].dtype == without["churned"].dtype == np.float64  # same hashes, same ids
+    dataset, dropped = prepare_dataset([with_null], definition)
+    assert dropped == 1 and encode_labels(dataset["churned"], definition).tolist() == [1.0, 0.0, 1.0]
+    assert (
+        with_ids(without, definition)[ROW_ID_COLUMN][0] == with_ids(with_null, definition)[ROW_ID_COLUMN][0]
+    )
+
+
+def test_names_xgboost_refuses_are_spelt_so_it_takes_them() -> None:
+    columns = customers().model_dump()["columns"]
+    columns[1]["values"] = ["<25", "[25, 60]"]
+    definition = customers(columns=columns)
+    rows = customer_rows().assign(student=["<25", "[25, 60]", "<25", "<25"])
+    features = build_features(conform(rows, definition), definition)
+    assert [c for c in features.columns if c.startswith("student")] == ["student__lt 25", "student__(25, 60)"]
+    assert features["student__lt 25"].tolist() == [1.0, 0.0, 1.0, 1.0]
+
+
+def test_a_category_of_numeric_codes_one_hot_encodes_as_it_validates() -> None:
+    columns = customers().model_dump()["columns"]
+    columns[1]["values"] = ["1", "2"]
+    definition = customers(columns=columns)
+    rows = customer_rows().assign(student=[1, 2, 2, 1])  # as a CSV reader gives codes
+    features = build_features(rows, definition)
+    assert features["student__1"].tolist() == [1.0, 0.0, 0.0, 1.0]
