@@ -214,7 +214,7 @@ def test_a_nullable_integer_label_is_encoded_whether_or_not_its_batch_has_a_null
         {"name": "churned", "type": "integer", "values": [0, 1], "nullable": True}
     ]
     definition = customers(columns=columns, label={"column": "churned", "task": "binary", "missing": "drop"})
-    with_null = conform(customer_rows().assign(churned=[1, None, 0, 1]), definition)
+    with_null = conform(customer_rows().assign(churned=pd.Series([1, None, 0, 1], dtype=object)), definition)
     without = conform(customer_rows().assign(churned=[1, 0, 0, 1]), definition)
     assert with_null["churned"].dtype == without["churned"].dtype == np.float64  # same hashes, same ids
     dataset, dropped = prepare_dataset([with_null], definition)
