@@ -10,6 +10,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # MLflow draws a progress bar for every artifact download (each model load): noise in stage logs.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# A registered model brings its own few modules and pins (flows/raw_row_model.py); MLflow would also copy this
+# project's uv.lock into every model, so that a uv env-manager rebuilds all of the project to serve it.
+os.environ.setdefault("MLFLOW_LOG_UV_FILES", "false")
 
 # The embedded mode's temporary Prefect server must come up within this; Prefect's 20 s default is missed
 # on a busy 2-core machine (measured: CLI runs failed with "Timed out while attempting to connect to

@@ -73,7 +73,7 @@ def training_pipeline(
                 "batch_number": batch_number,
                 "definition": ref,
                 "params": params,
-                "register": False,
+                "register_version": False,  # candidates only log; the best is registered
             }
             for params in overrides
         ]

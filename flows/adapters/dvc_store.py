@@ -6,6 +6,7 @@ Pulling needs nothing but the remote and the hash, so a stage can run on any mac
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -43,6 +44,8 @@ class DvcStore:
 
         self.workspace.mkdir(parents=True, exist_ok=True)
         if not (self.workspace / ".dvc").is_dir():
+            # Every stage makes a scratch workspace: DVC's "Initialized DVC repository." each time is noise.
+            logging.getLogger("dvc.repo.init").setLevel(logging.WARNING)
             Repo.init(str(self.workspace), no_scm=True).close()
         with Repo(str(self.workspace)) as repo, repo.config.edit() as conf:
             remote: dict[str, str] = {"url": self.remote_url}

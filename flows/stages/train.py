@@ -1,6 +1,6 @@
 """Train: pull the dataset by hash, fit XGBoost, log everything to MLflow, register a version.
 
-With several hyperparameter candidates, each is its own train run (`register=False`), all are logged,
+With several hyperparameter candidates, each is its own train run (`register_version=False`), all are logged,
 and only the best on the validation split is registered (`register_best`).
 """
 
@@ -31,7 +31,7 @@ def train(
     batch_number: int,
     definition: DefinitionRef | None = None,
     params: dict[str, Any] | None = None,
-    register: bool = True,
+    register_version: bool = True,
 ) -> TrainResult:
     settings, definition = stage_settings(definition)
     logger = get_run_logger()
@@ -90,7 +90,9 @@ def train(
             tags,
             settings,
         )
-    version = str(model.register(logged.run_id, logged.model_uri, settings).version) if register else ""
+    version = (
+        str(model.register(logged.run_id, logged.model_uri, settings).version) if register_version else ""
+    )
     return publish(
         _result(logged, version, dataset, settings, reused=found is not None, pulled=pulled), settings
     )

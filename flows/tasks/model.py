@@ -39,8 +39,11 @@ from flows.logic.training import TrainedModel, fit
 from flows.settings import Settings
 from flows.tasks.retry import IO_RETRIES
 
-# uv-made environments have no pip; MLflow warns about that on every logged model.
+# uv-made environments have no pip; MLflow warns about that on every logged model, and says at INFO that it
+# checks the input example against the signature it was just given.
 logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
+logging.getLogger("mlflow.pyfunc").setLevel(logging.WARNING)
+logging.getLogger("mlflow.utils.uv_utils").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
