@@ -13,7 +13,7 @@ from prefect.runtime import flow_run
 
 from flows.adapters.code_version import code_version
 from flows.adapters.cpu import cpu_budget
-from flows.adapters.datasets import fetch_definition_source
+from flows.adapters.datasets import definition_path, fetch_definition_source
 from flows.contracts import DatasetVersion, DefinitionRef, TrainResult
 from flows.feature_code import derive, derived_function
 from flows.logic.lineage import lineage_tags
@@ -59,7 +59,7 @@ def train(
         with stage_workspace("train", settings) as workspace:
             frame = data.fetch_frame(dataset.file, "dataset.parquet", workspace, settings)
         pulled = [dataset.file.md5]
-        function = derived_function(declared, features.parent if features else settings.datasets_dir)
+        function = derived_function(declared, definition_path(definition.name, settings).parent, features)
         derived = None if function is None else derive(function, frame, declared)
         trained = model.fit_model(frame, declared, full_params, derived)
         tags = lineage_tags(

@@ -60,7 +60,19 @@ class Case:
     edits: tuple[tuple[str, str], ...]
     task: str
     metric: str
+    # Files the person adds beside the definition (its derived-feature code), by path under its folder.
+    files: tuple[tuple[str, str], ...] = ()
 
+
+# The diabetes team's own feature: a module in a package of its own beside the definition, which the model
+# must carry with it (no such module exists where the model is loaded).
+INTERACTIONS = """
+import pandas as pd
+
+
+def interactions(raw: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"bmi_x_bp": raw["bmi"] * raw["bp"]})
+"""
 
 CASES = [
     Case(
@@ -91,9 +103,13 @@ CASES = [
         diabetes,
         "progression",
         ("--task", "regression"),
-        ((r"  name: rmse .*", "  name: mae  # the team reports mean absolute error"),),
+        (
+            (r"  name: rmse .*", "  name: mae  # the team reports mean absolute error"),
+            (r"^training: .*", r'\g<0>\nfeatures: {derived: "lib.feats:interactions"}'),
+        ),
         "regression",
         "mae",
+        (("lib/feats.py", INTERACTIONS),),
     ),
 ]
 
@@ -157,6 +173,9 @@ def trained(
             text, count = re.subn(pattern, replacement, text, flags=re.M)
             assert count == 1, (pattern, text)
         path.write_text(text)
+        for relative, code in case.files:
+            (path.parent / relative).parent.mkdir(parents=True, exist_ok=True)
+            (path.parent / relative).write_text(code)
         for number, part in enumerate(parts, 1):
             land_frame(platform_for(platform, case.name), number, part)
         checked = cli("dataset", "check", case.name, str(sample), cwd=root)
@@ -199,6 +218,11 @@ def test_each_batch_gives_a_version_of_the_datasets_own_model(trained: Trained) 
         assert f"holdout_{trained.case.metric}" in run.data.metrics
         assert tags["gate.decision"] in ("promote", "keep")
     assert client.get_model_version_by_alias(trained.model, "champion").tags["gate.decision"] == "promote"
+    if trained.case.files:  # the feature code travels with the model, as one of its artifacts
+        champion = client.get_model_version_by_alias(trained.model, "champion")
+        model_id = champion.model_id or ""
+        names = {a.path for a in client.list_logged_model_artifacts(model_id, "artifacts")}
+        assert "artifacts/feats.py" in names, names
 
 
 def test_the_champion_scores_raw_rows_for_a_plain_mlflow_client_in_a_fresh_process(
