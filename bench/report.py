@@ -81,9 +81,13 @@ def dvc_repro_keys(pipeline: SizeResult, dvc_repro_seconds: list[float]) -> dict
 
 def validation_keys(validation: Validation) -> dict[str, float]:
     """Seconds of each check of one batch, and all of them against parsing the batch once."""
-    checks = validation.rules + validation.conform + validation.index + validation.cross_batch
+    checks = (
+        validation.rules + validation.conform + validation.index + validation.cross_batch + validation.report
+    )
     return {
         "validation_rules_seconds": validation.rules,
+        "cross_batch_seconds": validation.cross_batch,
+        "cross_batch_10x_seconds": validation.cross_batch_10x,
         "validation_vs_parse": ratio(checks, validation.parse),
         "validation_rows": float(validation.rows),
     }

@@ -32,6 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument(
         "--dataset", help="the dataset to train (datasets/NAME/dataset.yaml; default: MLOPS_DATASET's)"
     )
+    run.add_argument(
+        "--verbose", action="store_true", help="show Prefect's tracebacks of a refused batch too"
+    )
 
     generate = commands.add_parser("generate", help="land deterministic demo batches")
     generate.add_argument("--batches", type=batch_number, nargs="+", default=[1, 2, 3])
@@ -104,6 +107,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     get.add_argument("directory", type=Path, help="where to restore it (a DVC workspace is made there)")
     get.add_argument("--raw", action="store_true", help="the raw batches too, not only the dataset")
 
+    reproduce = commands.add_parser(
+        "reproduce", help="retrain a version from its lineage alone; its holdout metric beside the original's"
+    )
+    reproduce.add_argument("model", help="NAME/VERSION or NAME@ALIAS (e.g. loan-default-xgb/3)")
+
     commands.add_parser("up", help="start MinIO, MLflow, Prefect server and a process worker (idempotent)")
     commands.add_parser("down", help="stop what `mlops up` started")
 
@@ -114,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             use_embedded_prefect(settings)
             settings = settings.for_dataset(args.dataset or settings.dataset)
             demo = not args.no_demo and settings.dataset == DEMO_DATASET
-            return run_batches(args.batches, args.demo_rows if demo else None, settings)
+            return run_batches(args.batches, args.demo_rows if demo else None, settings, args.verbose)
         if args.command == "generate":
             settings = settings.for_dataset(DEMO_DATASET)
             from flows.adapters.landing import missing_batches
@@ -136,6 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return retract_batch(args.batch, args.reason, args.force, settings)
         if args.command == "data":
             return data_get(args.model, args.directory, args.raw, settings)
+        if args.command == "reproduce":
+            use_embedded_prefect(settings)
+            return reproduce_version(args.model, settings)
         if args.command == "up":
             return services_up(settings)
         if args.command == "down":
@@ -181,9 +192,16 @@ def land_demo_batch(batch: int, rows: int, label_noise: float, fmt: str, setting
     return write_landing_batch(frame, batch, fmt, settings)
 
 
-def run_batches(batches: Sequence[int], demo_rows: int | None, settings: Settings) -> int:
+def run_batches(
+    batches: Sequence[int], demo_rows: int | None, settings: Settings, verbose: bool = False
+) -> int:
     from flows.adapters.landing import missing_batches
+    from flows.console import hide_refusals_in_console
+    from flows.logic.refusal import Refusal
     from flows.training_flow import training_pipeline
+
+    if not verbose:
+        hide_refusals_in_console()
 
     if demo_rows is not None:
         problem = demo_rows_problem(batches, demo_rows, settings)
@@ -202,6 +220,11 @@ def run_batches(batches: Sequence[int], demo_rows: int | None, settings: Setting
         )
         try:
             summaries.append(training_pipeline(batch, dataset=settings.dataset))
+        except Refusal as exc:
+            if summaries:
+                print_summary(summaries, settings)
+            print(f"\n{exc.block()}\nNothing was written for batch {batch}.", file=sys.stderr)
+            return 1
         except Exception as exc:
             print_summary(summaries, settings)
             print(f"\nbatch {batch} failed: {exc}", file=sys.stderr)
@@ -512,6 +535,28 @@ def data_get(ref: str, directory: Path, raw: bool, settings: Settings) -> int:
     print("\n".join(f"  {command}" for command in restored.commands))
     for name, md5 in restored.files.items():
         print(f"{name}  md5 {md5}")
+    return 0
+
+
+def reproduce_version(ref: str, settings: Settings) -> int:
+    from flows.reproduce_flow import ReproductionError, reproduce
+
+    found = model_version(ref, settings, "reproduce")
+    if isinstance(found, int):
+        return found
+    version = found[0]
+    try:
+        result = reproduce(version.name, str(version.version))
+    except (ReproductionError, ValueError) as exc:  # a definition that is gone or damaged is a ValueError
+        print(f"mlops reproduce: {exc}", file=sys.stderr)
+        return 1
+    recorded = "not recorded" if result.recorded is None else f"{result.recorded:.6f}"
+    print(f"{result.model_name} version {result.model_version} reproduced as MLflow run {result.run_id}")
+    print(f"  holdout {result.metric}: {result.reproduced:.6f} (the original's: {recorded})")
+    if result.recorded is not None:
+        print(f"  difference: {abs(result.reproduced - result.recorded):.2e}")
+    for difference in result.differences:
+        print(f"  not as the original: {difference}")
     return 0
 
 

@@ -146,3 +146,16 @@ class PipelineSummary(StageResult):
     is_champion: bool
     reused: bool
     stage_processes: dict[str, str]  # stage -> "host:pid"
+
+
+class ReproductionResult(BaseModel):
+    """A version retrained from its lineage: the new run, and the holdout metric next to the original's."""
+
+    model_name: str
+    model_version: str
+    run_id: str
+    metric: str
+    recorded: float | None  # the version's own holdout metric (None: it was never evaluated)
+    reproduced: float
+    # What was not as the original had it (code version, threads): why the metrics may differ.
+    differences: list[str] = []

@@ -5,6 +5,8 @@ A record is written only after its data is pushed, so a record always points at 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -62,8 +64,11 @@ class Catalog:
         ]
         return {r.batch_number: r for r in found}
 
+    def _stem(self, batch_number: int) -> str:
+        return f"{self.root}/raw/{raw_stem(batch_number)}"
+
     def _index_paths(self, batch_number: int) -> tuple[str, str]:
-        stem = f"{self.root}/raw/{raw_stem(batch_number)}"
+        stem = self._stem(batch_number)
         return f"{stem}.ids.parquet", f"{stem}.rows.parquet"
 
     def record_index(self, batch_number: int, index: BatchIndex) -> None:
@@ -72,17 +77,32 @@ class Catalog:
         for path, values in zip(self._index_paths(batch_number), (index.ids, index.rows), strict=True):
             with self.fs.open(path, "wb") as handle:
                 pq.write_table(pa.table({"value": values}), handle)
+        write_json(self.fs, f"{self._stem(batch_number)}.profile.json", index.profile)
 
     def index(self, batch_number: int) -> BatchIndex | None:
-        """A batch's index, or None for a batch ingested before indexes were kept."""
+        """A batch's index, or None for a batch ingested before indexes (or profiles) were kept."""
         paths = self._index_paths(batch_number)
-        if not all(self.fs.exists(p) for p in paths):
+        profile = self.profile(batch_number)
+        if profile is None or not all(self.fs.exists(p) for p in paths):
             return None
         columns = []
         for path in paths:
             with self.fs.open(path, "rb") as handle:
                 columns.append(np.asarray(pq.read_table(handle).column("value").to_numpy()))
-        return BatchIndex(*columns)
+        return BatchIndex(columns[0], columns[1], profile)
+
+    def profile(self, batch_number: int) -> dict[str, Any] | None:
+        """A batch's profile (`data_report.batch_profile`) alone, without its ids and row hashes."""
+        path = f"{self._stem(batch_number)}.profile.json"
+        return read_json(self.fs, path) if self.fs.exists(path) else None
+
+    def record_report(self, report: dict[str, Any]) -> None:
+        write_json(self.fs, f"{self._stem(int(report['batch']))}.report.json", report)
+
+    def report(self, batch_number: int) -> dict[str, Any] | None:
+        """The data report of a batch's ingestion, or None for a batch ingested before reports were kept."""
+        path = f"{self._stem(batch_number)}.report.json"
+        return read_json(self.fs, path) if self.fs.exists(path) else None
 
     def dataset(self, key: str) -> DatasetVersion | None:
         path = f"{self.root}/datasets/{key}.json"

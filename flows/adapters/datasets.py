@@ -110,6 +110,20 @@ def resolve_definition(name: str, settings: Settings) -> tuple[DefinitionRef, Da
     return ref, definition
 
 
+def stored_definition_text(sha256: str, settings: Settings) -> tuple[str, str]:
+    """Where the definition of that hash is stored, and its text, checked against the hash."""
+    where = f"{settings.definitions_url}/{sha256}.yaml"
+    fs, path = open_fs(where, settings)
+    if not fs.exists(path):
+        raise DefinitionError(where, ["no definition of that hash is stored: was the data store reset?"])
+    text = fs.cat_file(path).decode()
+    if _sha256(text.encode()) != sha256:
+        raise DefinitionError(
+            where, ["the stored definition does not match its hash: the data store is damaged"]
+        )
+    return where, text
+
+
 def fetch_definition(ref: DefinitionRef, settings: Settings) -> DatasetDefinition:
     """The definition a stage was handed, read by its hash; its feature code must be the pipeline's."""
     return fetch_definition_source(ref, settings)[0]
@@ -119,13 +133,7 @@ def fetch_definition_source(
     ref: DefinitionRef, settings: Settings
 ) -> tuple[DatasetDefinition, str, Path | None]:
     """The definition a stage was handed, its text, and its derived-feature file (when it has one)."""
-    where = f"{settings.definitions_url}/{ref.sha256}.yaml"
-    fs, path = open_fs(where, settings)
-    text = fs.cat_file(path).decode()
-    if _sha256(text.encode()) != ref.sha256:
-        raise DefinitionError(
-            where, ["the stored definition does not match its hash: the data store is damaged"]
-        )
+    where, text = stored_definition_text(ref.sha256, settings)
     folder = definition_path(ref.name, settings).parent
     definition = _checked(ref.name, text, where, folder)
     code = features_file(definition, folder)

@@ -12,13 +12,17 @@ import pandas as pd
 
 from flows.adapters.objectstore import open_fs
 from flows.logic.file_checks import csv_bytes_problem, parquet_bytes_problem
+from flows.logic.refusal import Refusal, quoted
 from flows.settings import Settings
 
 SUFFIXES = (".parquet", ".csv")
 
 
-class LandingError(ValueError):
+class LandingError(Refusal):
     """The landing file is missing, too big or unreadable."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, [])
 
 
 @dataclass(frozen=True)
@@ -93,9 +97,24 @@ def parse_batch(data: bytes, uri: str) -> pd.DataFrame:
     if problem:
         raise LandingError(f"{uri} {problem}")
     try:
-        return pd.read_parquet(io.BytesIO(data)) if parquet else _read_csv(data)
+        frame = pd.read_parquet(io.BytesIO(data)) if parquet else _read_csv(data)
     except Exception as exc:  # pandas/pyarrow raise many types for a bad file
         raise LandingError(f"{uri} is unreadable: {type(exc).__name__}: {exc}") from exc
+    index = frame.index
+    if isinstance(index, pd.RangeIndex) and index.name is None and index.start == 0 and index.step == 1:
+        return frame
+    if parquet:  # pandas wrote its index into the file's metadata (to_parquet without index=False)
+        names = [str(n) for n in frame.index.names if n is not None]
+        what = f"the column(s) {quoted(names)}" if names else "an index"
+        raise LandingError(
+            f"{uri} stores {what} as the table's index, not as columns: write it with "
+            "frame.reset_index().to_parquet(path, index=False)"
+        )
+    # pandas takes the first column as an index when the rows have one field more than the header.
+    raise LandingError(
+        f"{uri} has one field more in its data rows than in its header (a comma at the end of each row?): "
+        "remove the trailing commas"
+    )
 
 
 def _read_csv(data: bytes) -> pd.DataFrame:

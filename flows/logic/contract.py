@@ -15,8 +15,8 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from flows.logic.definition import ColumnSpec, DatasetDefinition
+from flows.logic.refusal import SHOWN, quoted
 
-_SHOWN = 20  # names listed in one problem; the rest are counted
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 # Separators of CSV files from spreadsheets in other locales; the contract is comma-separated.
 _OTHER_SEPARATORS = {";": "';'", "\t": "tabs", "|": "'|'"}
@@ -38,11 +38,16 @@ def _floats(values: pd.Series) -> np.ndarray:
 
 
 def _is_number(values: pd.Series) -> Verdict:
-    if pd.api.types.is_bool_dtype(values):
+    # Booleans and timestamps convert to numbers (0/1, nanoseconds since 1970), but are not what they mean.
+    if pd.api.types.is_bool_dtype(values) or _is_time(values):
         return pd.Series(False, index=values.index)
     if pd.api.types.is_numeric_dtype(values):
         return True
     return pd.to_numeric(values, errors="coerce").notna()
+
+
+def _is_time(values: pd.Series) -> bool:
+    return pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_timedelta64_dtype(values)
 
 
 def _is_finite(values: pd.Series) -> Verdict:
@@ -177,13 +182,6 @@ def build_schema(definition: DatasetDefinition, label_required: bool = True) -> 
     return pa.DataFrameSchema(columns, strict=True, ordered=False)
 
 
-def quoted(names: list[str]) -> str:
-    """Names quoted (so surrounding spaces show), at most _SHOWN of them, and a count of the rest."""
-    shown = ", ".join(repr(n) for n in names[:_SHOWN])
-    rest = len(names) - _SHOWN
-    return shown + (f" and {rest} more" if rest > 0 else "")
-
-
 def frame_problems(
     frame: pd.DataFrame, definition: DatasetDefinition, label_required: bool = True
 ) -> list[str]:
@@ -199,6 +197,15 @@ def frame_problems(
     missing = [c for c in schema.columns if c not in names]
     extra = [n for n in names if n not in schema.columns]
     problems = []
+    # ' age' for 'age' reads as a missing and an unexpected column; say what differs.
+    spaced = [n for n in extra if n != n.strip() and n.strip() in missing]
+    if spaced:
+        problems.append(
+            f"column names with spaces around them: {quoted(spaced)}: remove the spaces "
+            f"(the definition declares {quoted([n.strip() for n in spaced])})"
+        )
+        missing = [c for c in missing if c not in {n.strip() for n in spaced}]
+        extra = [n for n in extra if n not in spaced]
     if missing:
         problems.append(f"missing columns: {quoted(missing)}")
     if extra:
@@ -215,11 +222,15 @@ def frame_problems(
 
 
 def _separator_problem(frame: pd.DataFrame, definition: DatasetDefinition) -> str | None:
-    """A CSV separated by something other than commas reads as one column named like the whole header."""
+    """A CSV separated by something other than commas reads as one column named like the whole header;
+    one separated by ', ' as columns whose names (all but the first) start with a space."""
+    declared = {c.name for c in definition.columns}
+    names = [str(c) for c in frame.columns]
+    if len(names) > 2 and all(n.startswith(" ") and n.strip() in declared for n in names[1:]):
+        return "columns are separated by ', ' (a comma and a space), not commas: land comma-separated CSV"
     if len(frame.columns) != 1:
         return None
     header = str(frame.columns[0])
-    declared = {c.name for c in definition.columns}
     for separator, name in _OTHER_SEPARATORS.items():
         if len(set(header.split(separator)) & declared) > 1:
             return f"columns are separated by {name}, not commas: land comma-separated CSV"
@@ -294,6 +305,8 @@ def _sentences(cases: pd.DataFrame, frame: pd.DataFrame, definition: DatasetDefi
 
 def _sentence(what: str, column: ColumnSpec, check: str, count: int, example: object) -> str:
     name = f"{what} {column.name!r}"
+    if isinstance(example, (np.datetime64, np.timedelta64)):
+        example = pd.Timestamp(example) if isinstance(example, np.datetime64) else pd.Timedelta(example)
     example = example.item() if hasattr(example, "item") else example  # np.int64(2) reads as 2
     if check == "not_nullable":
         return f"{name} has {count} null value(s)"
@@ -301,6 +314,8 @@ def _sentence(what: str, column: ColumnSpec, check: str, count: int, example: ob
         return f"{count} duplicate {column.name!r} value(s) (e.g. {example})"
     if check == "number" and isinstance(example, bool):
         return f"{name} holds true/false values; it must be numeric"
+    if check == "number" and isinstance(example, (pd.Timestamp, pd.Timedelta)):
+        return f"{name} holds dates or times (e.g. {example}); it must be numeric"
     if check == "number":
         return f"{name} must be numeric: {count} value(s) are not numbers (e.g. {example!r})"
     if check == "finite":
@@ -316,9 +331,7 @@ def _sentence(what: str, column: ColumnSpec, check: str, count: int, example: ob
     if check == "allowed":
         values = column.values or []
         shown = [f"{float(v):g}" for v in values] if column.numeric else [repr(str(v)) for v in values]
-        allowed = ", ".join(shown[:_SHOWN]) + (
-            f" and {len(shown) - _SHOWN} more" if len(shown) > _SHOWN else ""
-        )
+        allowed = ", ".join(shown[:SHOWN]) + (f" and {len(shown) - SHOWN} more" if len(shown) > SHOWN else "")
         return f"{name} has {count} value(s) not among its values (e.g. {example!r}); allowed: {allowed}"
     return f"{name} fails {check}: {count} value(s) (e.g. {example!r})"
 

@@ -17,6 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from flows.logic.refusal import Refusal
+
 ColumnType = Literal["integer", "number", "category", "boolean", "text"]
 Task = Literal["binary", "multiclass", "regression"]
 Scalar = int | float | str | bool
@@ -55,15 +57,16 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
-class DefinitionError(ValueError):
+class DefinitionError(Refusal):
     """A dataset definition that cannot be used; `problems` says every reason, each on its own."""
 
     def __init__(self, where: str, problems: list[str]) -> None:
         self.where = where
-        self.problems = problems
-        super().__init__(
-            f"{where} is not a valid dataset definition:\n" + "\n".join(f"- {p}" for p in problems)
-        )
+        super().__init__(f"{where} is not a valid dataset definition", problems)
+        self.args = (f"{where} is not a valid dataset definition:\n" + "\n".join(f"- {p}" for p in problems),)
+
+    def block(self) -> str:
+        return str(self)
 
 
 class _Strict(BaseModel):
@@ -125,6 +128,16 @@ class FeaturesSpec(_Strict):
     unseen_categories: Literal["refuse", "missing"] = "refuse"
 
 
+class ChecksSpec(_Strict):
+    # Each column's population stability index against the earlier batches (0: the same distribution;
+    # by convention under 0.1 is stable, over 0.25 a shift): warn at `drift_warn`, refuse the batch at
+    # `drift_refuse` (null: never refuse for drift).
+    drift_warn: float = Field(default=0.2, gt=0.0)
+    drift_refuse: float | None = Field(default=None, gt=0.0)
+    # Rows of one batch equal in every column but the id: warn, refuse the batch, or ignore.
+    duplicate_rows: Literal["warn", "refuse", "ignore"] = "warn"
+
+
 class DatasetDefinition(_Strict):
     name: str
     description: str = ""
@@ -137,6 +150,7 @@ class DatasetDefinition(_Strict):
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     features: FeaturesSpec = Field(default_factory=FeaturesSpec)
     weight: str | None = None  # per-row training weight; never a feature
+    checks: ChecksSpec = Field(default_factory=ChecksSpec)  # the data report's thresholds
 
     @field_validator("name")
     @classmethod
@@ -264,6 +278,11 @@ def definition_problems(d: DatasetDefinition) -> list[str]:
         problems.append(
             f"split: holdout {d.split.holdout:g} + validation {d.split.validation:g} leave no rows to "
             "train on (their sum must be below 1)"
+        )
+    if d.checks.drift_refuse is not None and d.checks.drift_refuse < d.checks.drift_warn:
+        problems.append(
+            f"checks: drift_refuse ({d.checks.drift_refuse:g}) is below drift_warn "
+            f"({d.checks.drift_warn:g}); a batch would be refused before it is warned about"
         )
     if d.training.early_stopping >= d.training.rounds:
         problems.append(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
@@ -17,7 +19,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from flows.logic.definition import Task
+from flows.logic.definition import DatasetDefinition, Task
 
 # The gate's decision, as a tag on the model version (and its run): what `mlops promote` checks.
 GATE_DECISION_TAG = "gate.decision"
@@ -48,6 +50,19 @@ class GateDecision:
     new_value: float
     champion_value: float | None
     margin: float
+
+
+def answer_metrics(definition: DatasetDefinition, labels: np.ndarray, answer: Any) -> Metrics:
+    """The task's holdout metrics of a registered model's answer (class probabilities in columns named
+    after the classes, or values)."""
+    task = definition.label.task
+    if task == "regression":
+        values = np.asarray(answer, dtype="float64").reshape(-1)
+        return holdout_metrics(task, labels, values)
+    probabilities = pd.DataFrame(answer)[[str(c) for c in definition.class_names]].to_numpy(dtype="float64")
+    if task == "binary":
+        return holdout_metrics(task, labels, probabilities[:, 1])
+    return holdout_metrics(task, labels, probabilities, classes=len(definition.class_names))
 
 
 def holdout_metrics(task: Task, labels: np.ndarray, predictions: np.ndarray, classes: int = 2) -> Metrics:

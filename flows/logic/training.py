@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 from dataclasses import dataclass
@@ -82,6 +83,21 @@ def training_params(
     }
     params.setdefault("nthread", threads)
     return params
+
+
+def logged_params(logged: dict[str, str]) -> dict[str, Any]:
+    """A run's XGBoost parameters as MLflow gives them back (each value as Python's str() wrote it), typed
+    again: '0.1' is 0.1, '1e-05' 1e-05, 'True' True, "['auc']" a list; 'hist' stays text."""
+    typed: dict[str, Any] = {}
+    for key, text in logged.items():
+        try:
+            typed[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            try:
+                typed[key] = float(text)  # 'nan', 'inf'
+            except ValueError:
+                typed[key] = text
+    return typed
 
 
 def candidate_overrides(definition: DatasetDefinition, count: int) -> list[dict[str, Any]]:

@@ -5,20 +5,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from flows.contracts import MAX_BATCH_NUMBER, Retraction
+from flows.logic.data_report import batch_profile
+from flows.logic.definition import DatasetDefinition
+from flows.logic.features import id_column, with_ids
+from flows.logic.refusal import Refusal
 
 
-class BatchRejected(ValueError):
+class BatchRejected(Refusal):
     """A batch broke the contract; nothing was written."""
 
     def __init__(self, batch_number: int, problems: list[str]) -> None:
         self.batch_number = batch_number
-        self.problems = problems
-        super().__init__(f"batch {batch_number} rejected: " + "; ".join(problems))
+        super().__init__(f"batch {batch_number} rejected", problems)
 
 
 def check_batch_order(batch_number: int, ingested: Iterable[int]) -> list[str]:
@@ -62,11 +66,24 @@ class BatchIndex:
 
     ids: np.ndarray
     rows: np.ndarray
+    # Its columns' distributions (`data_report.batch_profile`): what later batches' drift is measured against.
+    profile: dict[str, Any]
+
+    @property
+    def duplicate_rows(self) -> int:
+        """Rows that repeat another row of the batch in every column but the id (their hashes are equal)."""
+        return int(self.profile["_rows"]) - len(self.rows)
 
 
-def batch_index(frame: pd.DataFrame, id_column: str) -> BatchIndex:
+def batch_index(frame: pd.DataFrame, id_column: str, profile: dict[str, Any]) -> BatchIndex:
     """The index of a conformed batch with its id column (derived, when the definition has none)."""
-    return BatchIndex(sorted_ids(frame[id_column]), sorted_ids(row_hashes(frame, id_column)))
+    return BatchIndex(sorted_ids(frame[id_column]), sorted_ids(row_hashes(frame, id_column)), profile)
+
+
+def index_of(frame: pd.DataFrame, definition: DatasetDefinition) -> BatchIndex:
+    """A conformed batch's index: its ids (derived ones when the definition has none), its rows' hashes
+    and its profile."""
+    return batch_index(with_ids(frame, definition), id_column(definition), batch_profile(frame, definition))
 
 
 def members(values: np.ndarray, index: np.ndarray) -> np.ndarray:

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
-import numpy as np
-import pandas as pd
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from flows.adapters.datasets import fetch_definition
 from flows.contracts import DatasetVersion, DefinitionRef, EvaluationResult, TrainResult
-from flows.logic.definition import DatasetDefinition
 from flows.logic.evaluation import (
     GATE_DECISION_TAG,
-    Metrics,
+    answer_metrics,
     comparison_markdown,
-    holdout_metrics,
     promotion_gate,
     rerun_decision,
 )
@@ -47,11 +42,11 @@ def evaluate(
     rows = holdout.loc[:, declared.feature_columns]
     labels = encode_labels(holdout[declared.label.column], declared)
     new_version = model.load_version(trained.model_name, trained.model_version, settings)
-    new = _metrics(declared, labels, model.predictions(new_version, rows, settings))
+    new = answer_metrics(declared, labels, model.predictions(new_version, rows, settings))
     current = model.champion(settings)
     champion_metrics = None
     if current is not None:
-        champion_metrics = _metrics(declared, labels, model.predictions(current, rows, settings))
+        champion_metrics = answer_metrics(declared, labels, model.predictions(current, rows, settings))
     already = current is not None and str(current.version) == trained.model_version
     decision = promotion_gate(
         new, champion_metrics, declared.metric_name, declared.maximize, declared.metric.margin, already
@@ -80,15 +75,3 @@ def evaluate(
         description=f"{trained.model_name} v{trained.model_version} vs champion",
     )
     return publish(result.model_copy(update={"pulled_md5s": [dataset.file.md5]}), settings)
-
-
-def _metrics(definition: DatasetDefinition, labels: np.ndarray, answer: Any) -> Metrics:
-    """The task's holdout metrics of a model's answer (class probabilities by class name, or values)."""
-    task = definition.label.task
-    if task == "regression":
-        values = np.asarray(answer, dtype="float64").reshape(-1)
-        return holdout_metrics(task, labels, values)
-    probabilities = pd.DataFrame(answer)[[str(c) for c in definition.class_names]].to_numpy(dtype="float64")
-    if task == "binary":
-        return holdout_metrics(task, labels, probabilities[:, 1])
-    return holdout_metrics(task, labels, probabilities, classes=len(definition.class_names))

@@ -2,7 +2,9 @@
 
 Across batches: a file byte-identical to an earlier batch's, rows whose ids an earlier batch used, and rows
 that repeat an earlier batch's rows under new ids are refused here, before anything is written (checked
-against each batch's index of ids and row hashes, never its rows). A retracted batch (`mlops batch retract`)
+against each batch's index of ids and row hashes, never its rows). The batch's data report (nulls, label
+balance, duplicate rows, each column's drift against the earlier batches' profiles) is a Prefect artifact,
+and what the definition's `checks` refuse is refused here too. A retracted batch (`mlops batch retract`)
 stays in the store for audit; later pipelines leave it out.
 """
 
@@ -12,8 +14,7 @@ from prefect import flow, get_run_logger
 
 from flows.adapters.datasets import fetch_definition
 from flows.contracts import BatchNumber, DefinitionRef, IngestResult, RawVersion
-from flows.logic.features import id_column, with_ids
-from flows.logic.validation import BatchRejected, batch_index, retracted_problem
+from flows.logic.validation import BatchRejected, index_of, retracted_problem
 from flows.stages.runner import publish, stage_settings
 from flows.stages.workspace import stage_workspace
 from flows.tasks import data
@@ -35,10 +36,12 @@ def ingest(batch_number: BatchNumber, definition: DefinitionRef | None = None) -
         logger.info("batch %d unchanged since ingestion (md5 %s): reusing it", batch_number, known.file.md5)
         return publish(_result(batch_number, ingested, set(retracted), reused=True), settings)
     if known is not None:
-        raise ValueError(
-            f"batch {batch_number} was already ingested from a file with md5 {known.source_md5}, "
-            f"but {landing.uri} now has md5 {landing.md5}: batches are immutable, "
-            "land changed data as a new batch"
+        raise BatchRejected(
+            batch_number,
+            [
+                f"it was already ingested from a file with md5 {known.source_md5}, but {landing.uri} "
+                f"now has md5 {landing.md5}: batches are immutable, land changed data as a new batch"
+            ],
         )
     # A retracted batch is left out of the checks too: its corrected rows may come back under its ids.
     current = {n: v for n, v in ingested.items() if n not in retracted}
@@ -46,7 +49,9 @@ def ingest(batch_number: BatchNumber, definition: DefinitionRef | None = None) -
     frame = data.validate(batch_number, landing.frame, dataset)
     with stage_workspace("ingest", settings) as workspace:
         earlier, built = data.earlier_indexes(batch_number, current, dataset, workspace, settings)
-        data.check_new_rows(batch_number, frame, dataset, earlier)
+        index = index_of(frame, dataset)
+        report = data.report_batch(batch_number, frame, dataset, index, earlier, settings)
+        data.check_new_rows(batch_number, frame, dataset, earlier, report)
         file = data.version_frame(frame, data.raw_file(batch_number), workspace, settings)
     version = RawVersion(
         batch_number=batch_number,
@@ -55,10 +60,8 @@ def ingest(batch_number: BatchNumber, definition: DefinitionRef | None = None) -
         source_uri=landing.uri,
         source_md5=landing.md5,
     )
-    indexes = {n: earlier[n] for n in built} | {
-        batch_number: batch_index(with_ids(frame, dataset), id_column(dataset))
-    }
-    data.record_raw(version, indexes, settings)
+    indexes = {n: earlier[n] for n in built} | {batch_number: index}
+    data.record_raw(version, indexes, report, settings)
     versions = {**ingested, batch_number: version}
     return publish(_result(batch_number, versions, set(retracted), reused=False), settings)
 

@@ -22,7 +22,7 @@ from flows.settings import Settings
 from flows.stages.runner import publish, stage_settings
 from flows.stages.workspace import stage_workspace
 from flows.tasks import data, model
-from flows.tasks.model import TRAIN_KEY_TAG, LoggedRun
+from flows.tasks.model import THREADS_TAG, TRAIN_KEY_TAG, LoggedRun
 
 
 @flow(name="train", log_prints=True)
@@ -75,6 +75,7 @@ def train(
             pipeline_run_id=str(flow_run.root_flow_run_id or flow_run.id or ""),
         ) | {
             TRAIN_KEY_TAG: key,
+            THREADS_TAG: str(full_params["nthread"]),  # what `mlops reproduce` needs to match it exactly
             "best_iteration": str(trained.best_iteration),
             "valid_metric": trained.valid_metric,
             "valid_score": f"{trained.valid_score:.6f}",
@@ -86,6 +87,7 @@ def train(
             text,
             features,
             dataset,
+            data.batch_reports(dataset.batches, settings),
             f"batch-{batch_number}-{key[:8]}",
             tags,
             settings,

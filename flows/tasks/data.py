@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from prefect import get_run_logger, task
+from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.adapters.catalog import Catalog, raw_stem
@@ -16,14 +17,22 @@ from flows.adapters.objectstore import open_fs, write_json
 from flows.adapters.parquet import read_parquet, write_parquet
 from flows.contracts import DatasetVersion, FileVersion, RawVersion, Retraction, ScoringResult
 from flows.logic.contract import conform, frame_problems
+from flows.logic.data_report import (
+    BatchReports,
+    DataReport,
+    data_report,
+    report_key,
+    report_markdown,
+    report_table,
+)
 from flows.logic.definition import DatasetDefinition
 from flows.logic.features import SPLIT_COLUMN, id_column, with_ids
 from flows.logic.validation import (
     BatchIndex,
     BatchRejected,
-    batch_index,
     check_batch_order,
     identical_file_problem,
+    index_of,
     members,
     repeated_row_problems,
     reused_id_problems,
@@ -121,7 +130,7 @@ def earlier_indexes(
         index = catalog.index(number)
         if index is None:
             path = DvcStore(workspace, settings).pull(version.file, raw_file(number))
-            index = batch_index(with_ids(read_parquet(path), definition), id_column(definition))
+            index = index_of(read_parquet(path), definition)
             built.append(number)
         indexes[number] = index
     return indexes, built
@@ -129,10 +138,15 @@ def earlier_indexes(
 
 @task(cache_policy=NO_CACHE)
 def check_new_rows(
-    batch_number: int, frame: pd.DataFrame, definition: DatasetDefinition, earlier: dict[int, BatchIndex]
+    batch_number: int,
+    frame: pd.DataFrame,
+    definition: DatasetDefinition,
+    earlier: dict[int, BatchIndex],
+    report: DataReport,
 ) -> None:
-    """Refuse a batch that reuses earlier batches' ids (it would be versioned, then wedge every prepare) or
-    repeats their rows under new ids (copied rows leak into the holdout and fool the gate).
+    """Refuse a batch that reuses earlier batches' ids (it would be versioned, then wedge every prepare),
+    repeats their rows under new ids (copied rows leak into the holdout and fool the gate), or breaks what
+    its data report's checks refuse (all of them at once).
 
     Without an id column a row's id is its content: a row equal to an earlier one has its id and so its
     split, and cannot leak; such rows are kept (real tables hold equal rows) and counted, and only a batch
@@ -143,16 +157,14 @@ def check_new_rows(
     if definition.id is not None:
         problems = reused_id_problems(framed[ids], {n: i.ids for n, i in earlier.items()})
         problems += repeated_row_problems(framed, ids, {n: i.rows for n, i in earlier.items()})
-        if problems:
-            raise BatchRejected(batch_number, problems)
+        if problems or report.refusals:
+            raise BatchRejected(batch_number, problems + report.refusals)
         return
     seen = [np.empty(0, dtype=np.int64)] + [i.ids for i in earlier.values()]
     repeated = int(members(framed[ids].to_numpy(), sorted_ids(pd.Series(np.concatenate(seen)))).sum())
-    if repeated == len(framed):
-        raise BatchRejected(
-            batch_number,
-            [f"all {repeated} rows repeat rows of earlier batches: the batch brings nothing new"],
-        )
+    nothing_new = [f"all {repeated} rows repeat rows of earlier batches: the batch brings nothing new"]
+    if repeated == len(framed) or report.refusals:
+        raise BatchRejected(batch_number, (nothing_new if repeated == len(framed) else []) + report.refusals)
     if repeated:
         get_run_logger().info(
             "%d row(s) equal rows of earlier batches; kept (equal rows share a split)", repeated
@@ -169,13 +181,54 @@ def check_new_file(batch_number: int, source_md5: str, ingested: dict[int, RawVe
         raise BatchRejected(batch_number, [problem])
 
 
+@task(cache_policy=NO_CACHE)
+def report_batch(
+    batch_number: int,
+    frame: pd.DataFrame,
+    definition: DatasetDefinition,
+    index: BatchIndex,
+    earlier: dict[int, BatchIndex],
+    settings: Settings,
+) -> DataReport:
+    """The batch's data report against the earlier batches, as a Prefect table artifact (a batch about to be
+    refused gets one too: it shows what it holds); its warnings go to the log, its refusals are
+    `check_new_rows`' to raise with the others."""
+    repeated = sum(int(members(index.rows, e.rows).sum()) for e in earlier.values())
+    profiles = {n: i.profile for n, i in earlier.items()}
+    report = data_report(
+        batch_number, frame, definition, index.profile, profiles, index.duplicate_rows, repeated
+    )
+    logger = get_run_logger()
+    for warning in report.warnings:
+        logger.warning("batch %d: %s", batch_number, warning)
+    create_table_artifact(
+        table=report_table(report),
+        key=report_key(settings.dataset, batch_number),
+        description=report_markdown(report),
+    )
+    return report
+
+
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
-def record_raw(version: RawVersion, indexes: dict[int, BatchIndex], settings: Settings) -> None:
-    """The batch's record, after its index (and any earlier batch's index that was built for it)."""
+def record_raw(
+    version: RawVersion, indexes: dict[int, BatchIndex], report: DataReport, settings: Settings
+) -> None:
+    """The batch's record, after its index and report (and any earlier batch's index that was built for
+    it)."""
     catalog = Catalog(settings)
     for number, index in indexes.items():
         catalog.record_index(number, index)
+    catalog.record_report(report.to_json())
     catalog.record_raw(version)
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def batch_reports(batches: list[int], settings: Settings) -> BatchReports:
+    """The catalog's reports and profiles of these batches (those it has)."""
+    catalog = Catalog(settings)
+    reports = {n: r for n in batches if (r := catalog.report(n)) is not None}
+    profiles = {n: p for n in batches if (p := catalog.profile(n)) is not None}
+    return BatchReports(reports, profiles)
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)

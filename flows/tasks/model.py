@@ -32,6 +32,7 @@ from flows import raw_row_model
 from flows.adapters.tracking import connect, model_versions, version_by_alias
 from flows.contracts import DatasetVersion, EvaluationResult
 from flows.feature_code import derived_function
+from flows.logic.data_report import BatchReports, cdf, profiled_columns, shares
 from flows.logic.definition import ColumnSpec, DatasetDefinition
 from flows.logic.evaluation import GATE_DECISION_TAG, GATE_KEEP, GATE_PROMOTE, GateDecision, Metrics
 from flows.logic.features import SPLIT_COLUMN
@@ -54,6 +55,11 @@ class LoggedRun:
 
 
 TRAIN_KEY_TAG = "mlops.train_key"
+# The data report of the batches a run trained on (each batch's, from its ingestion), logged with the run;
+# the gate's decision links to it.
+DATA_REPORT_FILE = "data_report.json"
+DATA_REPORT_TAG = "gate.data_report"
+THREADS_TAG = "mlops.threads"
 MODEL_URI_TAG = "mlops.model_uri"
 
 
@@ -91,6 +97,7 @@ MODEL_CODE = (
     "logic/__init__.py",
     "logic/definition.py",
     "logic/features.py",
+    "logic/refusal.py",
     "logic/training.py",
 )
 
@@ -218,6 +225,7 @@ def log_run(
     definition_text: str,
     features_file: Path | None,
     version: DatasetVersion,
+    reports: BatchReports,
     run_name: str,
     tags: dict[str, str],
     settings: Settings,
@@ -250,6 +258,10 @@ def log_run(
             ],
         )
         mlflow.log_figure(_importance_figure(model.booster), "feature_importance.png")
+        if reports.reports:
+            mlflow.log_dict(reports.to_json(), DATA_REPORT_FILE)
+        if len(reports.profiles) > 1:
+            mlflow.log_figure(_report_figure(reports, definition), "data_report.png")
         info = log_model(model, definition, definition_text, features_file, example)
         mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
     return LoggedRun(run.info.run_id, info.model_uri, tags | {MODEL_URI_TAG: info.model_uri})
@@ -316,6 +328,41 @@ def _importance_figure(booster: xgb.Booster) -> Any:
     return fig
 
 
+def _report_figure(reports: BatchReports, definition: DatasetDefinition) -> Any:
+    """Each column of the newest batch against the earlier ones: distributions (numbers) or value shares."""
+    newest = max(reports.profiles)
+    batch = [reports.profiles[newest]]
+    earlier = [p for n, p in sorted(reports.profiles.items()) if n != newest]
+    names = profiled_columns(definition)
+    columns = min(4, len(names))
+    rows = -(-len(names) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.4 * rows), squeeze=False)
+    span = f"batch {min(reports.profiles)}" + (f"-{newest - 1}" if newest - 1 > min(reports.profiles) else "")
+    for ax, name in zip(axes.flat, names, strict=False):
+        if definition.column(name).numeric:
+            for profiles, label in ((earlier, f"earlier ({span})"), (batch, f"batch {newest}")):
+                ax.plot(*cdf(profiles, name), label=label)
+            ax.set_ylabel("share at or below", fontsize=7)
+        else:
+            before, now = shares(earlier, name), shares(batch, name)
+            values = sorted(set(before) | set(now))[:12]
+            positions = range(len(values))
+            ax.bar([p - 0.2 for p in positions], [before.get(v, 0) for v in values], 0.4, label="earlier")
+            ax.bar(
+                [p + 0.2 for p in positions], [now.get(v, 0) for v in values], 0.4, label=f"batch {newest}"
+            )
+            ax.set_xticks(list(positions), values, rotation=45, ha="right", fontsize=6)
+        ax.set_title(name, fontsize=8)
+        ax.tick_params(labelsize=6)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=6)
+    fig.suptitle(f"Batch {newest} against the batches before it", fontsize=9)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
 def load_version(model_name: str, version: str, settings: Settings) -> ModelVersion:
     return connect(settings).get_model_version(model_name, version)
@@ -352,11 +399,14 @@ def record_evaluation(
     assert version.run_id is not None
     client.log_batch(version.run_id, metrics=[Metric(k, v, 0, 0) for k, v in metrics.items()])
     entity = data_input(data, holdout, settings, "holdout")._to_mlflow_entity()
-    tags = [
+    holdout_tags = [
         InputTag(k, v) for k, v in ({"mlflow.data.context": "holdout"} | input_tags(data, "holdout")).items()
     ]
-    client.log_inputs(version.run_id, [DatasetInput(entity, tags)])
-    for key, value in _gate_tags(new, champion_version, decision).items():
+    client.log_inputs(version.run_id, [DatasetInput(entity, holdout_tags)])
+    tags = _gate_tags(new, champion_version, decision)
+    if any(a.path == DATA_REPORT_FILE for a in client.list_artifacts(version.run_id)):
+        tags[DATA_REPORT_TAG] = f"runs:/{version.run_id}/{DATA_REPORT_FILE}"
+    for key, value in tags.items():
         client.set_model_version_tag(version.name, version.version, key, value)
         client.set_tag(version.run_id, key, value)
     return _evaluation_result(version, new, champion_version, champion_metrics, decision)

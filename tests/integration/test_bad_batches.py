@@ -73,6 +73,16 @@ def xlsx_like(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
+def trailing_commas(frame: pd.DataFrame) -> bytes:
+    """A comma at the end of every data row, not of the header: pandas would shift every column by one."""
+    header, *rows = frame.to_csv(index=False).splitlines()
+    return "\n".join([header, *(row + "," for row in rows)]).encode() + b"\n"
+
+
+def many_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    return pd.concat([frame, pd.DataFrame({f"extra_{i}": 0 for i in range(3000)}, index=frame.index)], axis=1)
+
+
 # (name, how batch 2's landing file is made from a good frame, expected message)
 BAD_FILES: list[tuple[str, Callable[[pd.DataFrame], bytes], str]] = [
     (
@@ -126,6 +136,29 @@ BAD_FILES: list[tuple[str, Callable[[pd.DataFrame], bytes], str]] = [
         "column 'purpose' has 1 value(s) not among its values (e.g. 'yacht')",
     ),
     ("extra column", lambda f: csv_bytes(f.assign(zip_code=12345)), "unexpected columns: 'zip_code'"),
+    (
+        "3,000 extra columns: 20 named, the rest counted",
+        lambda f: csv_bytes(many_columns(f)),
+        "unexpected columns: 'extra_0', 'extra_1', 'extra_2', 'extra_3', 'extra_4', 'extra_5', 'extra_6', "
+        "'extra_7', 'extra_8', 'extra_9', 'extra_10', 'extra_11', 'extra_12', 'extra_13', 'extra_14', "
+        "'extra_15', 'extra_16', 'extra_17', 'extra_18', 'extra_19' and 2980 more",
+    ),
+    (
+        "names that differ only by surrounding spaces",
+        lambda f: csv_bytes(f.rename(columns={"age": " age", "purpose": "purpose "})),
+        "column names with spaces around them: ' age', 'purpose ': remove the spaces "
+        "(the definition declares 'age', 'purpose')",
+    ),
+    (
+        "a comma and a space between columns",
+        lambda f: csv_bytes(f).replace(b",", b", "),
+        "columns are separated by ', ' (a comma and a space), not commas",
+    ),
+    (
+        "a trailing comma on the data rows only",
+        trailing_commas,
+        "batch_2.csv has one field more in its data rows than in its header (a comma at the end of each row",
+    ),
     ("duplicated column", lambda f: csv_bytes(repeated_column(f)), "duplicated columns: 'age'"),
     (
         "infinity",
@@ -242,6 +275,30 @@ def test_broken_parquet_is_rejected_and_changes_nothing(
 ) -> None:
     reset_landing(after_batch_1)
     land_bytes(after_batch_1, "batch_2.parquet", cut(parquet_bytes(generate_batch(2, GOOD_ROWS))))
+    assert_rejected_without_trace(after_batch_1, lambda: training_pipeline(2), message)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda f: f.assign(annual_income=pd.Timestamp("2024-03-01") + pd.to_timedelta(f.index, "s")),
+            "column 'annual_income' holds dates or times (e.g. 2024-03-01 00:00:00); it must be numeric",
+        ),
+        (
+            lambda f: f.set_index("application_id"),
+            "batch_2.parquet stores the column(s) 'application_id' as the table's index, not as columns",
+        ),
+    ],
+    ids=["timestamps in a numeric column", "the id as the Parquet index"],
+)
+def test_parquet_mistakes_are_named_and_change_nothing(
+    after_batch_1: Platform, make: Callable[[pd.DataFrame], pd.DataFrame], message: str
+) -> None:
+    reset_landing(after_batch_1)
+    buffer = io.BytesIO()
+    make(generate_batch(2, GOOD_ROWS)).to_parquet(buffer)  # as pandas writes it by default: with its index
+    land_bytes(after_batch_1, "batch_2.parquet", buffer.getvalue())
     assert_rejected_without_trace(after_batch_1, lambda: training_pipeline(2), message)
 
 

@@ -25,6 +25,8 @@ KEYS = (
     "rss_over_df",
     "pipeline_vs_dvc_repro",
     "validation_rules_seconds",
+    "cross_batch_seconds",
+    "cross_batch_10x_seconds",
     "validation_vs_parse",
 )
 

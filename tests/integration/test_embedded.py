@@ -73,3 +73,28 @@ def test_a_demo_size_that_the_landed_batches_do_not_have_is_refused(tmp_path: Pa
     assert other.returncode == 2
     assert "batch_1.csv is landed already with 1500 rows, not the 3000 asked for" in other.stderr
     assert landed.read_bytes() == before and not (state_dir(tmp_path) / "data").exists()
+
+
+def test_a_refused_batch_prints_one_block_of_problems_and_no_traceback(tmp_path: Path) -> None:
+    assert run(tmp_path, "-m", "flows.cli", "generate", "--batches", "1", "--rows", "300").returncode == 0
+    landed = state_dir(tmp_path) / "landing" / "loan-default" / "batch_1.csv"
+    header, first, *rest = landed.read_text().splitlines()
+    names, values = header.split(","), first.split(",")
+    values[names.index("age")], values[names.index("purpose")] = "150", "yacht"
+    landed.write_text("\n".join([header, ",".join(values), *rest]) + "\n")
+
+    refused = run(tmp_path, "-m", "flows.cli", "run", "--batches", "1", "--no-demo")
+    assert refused.returncode == 1
+    output = refused.stdout + refused.stderr
+    assert "Traceback" not in output and "Encountered exception" not in output, output[-3000:]
+    block = (
+        "batch 1 rejected:\n"
+        "  - column 'age' has 1 value(s) outside [18, 100] (e.g. 150)\n"
+        "  - column 'purpose' has 1 value(s) not among its values (e.g. 'yacht'); allowed: "
+    )
+    assert block in refused.stderr and "Nothing was written for batch 1." in refused.stderr, output[-3000:]
+    assert output.count("outside [18, 100]") == 1, output[-3000:]
+    assert not (state_dir(tmp_path) / "data" / "dvc").exists()
+
+    verbose = run(tmp_path, "-m", "flows.cli", "run", "--batches", "1", "--no-demo", "--verbose")
+    assert verbose.returncode == 1 and "Traceback" in verbose.stdout + verbose.stderr

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -196,7 +197,7 @@ def platform_for(platform: Platform, dataset: str) -> Platform:
     )
 
 
-def test_each_batch_gives_a_version_of_the_datasets_own_model(trained: Trained) -> None:
+def test_each_batch_gives_a_version_of_the_datasets_own_model(trained: Trained, tmp_path: Path) -> None:
     client = MlflowClient(trained.platform.tracking_uri, trained.platform.tracking_uri)
     versions = sorted(client.search_model_versions(f"name = '{trained.model}'"), key=lambda v: int(v.version))
     assert [v.version for v in versions] == ["1", "2", "3"]
@@ -219,9 +220,10 @@ def test_each_batch_gives_a_version_of_the_datasets_own_model(trained: Trained) 
         assert tags["gate.decision"] in ("promote", "keep")
     assert client.get_model_version_by_alias(trained.model, "champion").tags["gate.decision"] == "promote"
     if trained.case.files:  # the feature code travels with the model, as one of its artifacts
-        champion = client.get_model_version_by_alias(trained.model, "champion")
-        model_id = champion.model_id or ""
-        names = {a.path for a in client.list_logged_model_artifacts(model_id, "artifacts")}
+        uri = f"models:/{trained.model}@champion"
+        tracking = trained.platform.tracking_uri
+        model = Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp_path), tracking_uri=tracking))
+        names = {p.relative_to(model).as_posix() for p in model.rglob("*.py")}
         assert "artifacts/feats.py" in names, names
 
 
@@ -322,6 +324,24 @@ def test_the_champion_answers_mlflows_scoring_server_as_it_answers_a_python_clie
     )
     if trained.case.task != "regression":
         assert list(served.columns) == [str(c) for c in expected.columns]
+
+
+def test_the_champion_reproduces_from_its_lineage_with_the_code_it_was_trained_with(trained: Trained) -> None:
+    """Data by md5, definition by hash, parameters from the run, feature code from the version's artifacts:
+    the dataset's feature module broken since then changes nothing, and the metric is the recorded one."""
+    folder = trained.workdir / "datasets" / trained.case.name
+    originals = {relative: (folder / relative).read_text() for relative, _ in trained.case.files}
+    try:
+        for relative in originals:
+            (folder / relative).write_text("raise ImportError('edited since the champion was trained')\n")
+        done = cli("reproduce", f"{trained.case.name}@champion", cwd=trained.workdir)
+    finally:
+        for relative, text in originals.items():
+            (folder / relative).write_text(text)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    found = re.search(rf"holdout {trained.case.metric}: (\S+) \(the original's: (\S+)\)", done.stdout)
+    assert found, done.stdout
+    assert abs(float(found[1]) - float(found[2])) <= 1e-6
 
 
 def holdout_rows(trained: Trained, batches: str) -> pd.DataFrame:

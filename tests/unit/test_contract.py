@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.logic.contract import build_schema, frame_problems, quoted
+from flows.logic.contract import build_schema, frame_problems
 from flows.logic.definition import DatasetDefinition, parse_definition
 from flows.logic.demo import generate_batch
+from flows.logic.refusal import quoted
 
 LOAN = Path(__file__).resolve().parents[2] / "datasets" / "loan-default" / "dataset.yaml"
 
@@ -41,8 +42,26 @@ def test_the_schema_is_strict_and_knows_every_column(loan: DatasetDefinition) ->
 
 
 def test_names_are_quoted_so_surrounding_spaces_show(loan: DatasetDefinition, batch: pd.DataFrame) -> None:
-    renamed = batch.rename(columns={"age": "age "})
-    assert frame_problems(renamed, loan) == ["missing columns: 'age'", "unexpected columns: 'age '"]
+    renamed = batch.rename(columns={"age": "age ", "purpose": "goal"})
+    assert frame_problems(renamed, loan) == [
+        "column names with spaces around them: 'age ': remove the spaces (the definition declares 'age')",
+        "missing columns: 'purpose'",
+        "unexpected columns: 'goal'",
+    ]
+
+
+def test_a_comma_and_space_separator_is_named(loan: DatasetDefinition, batch: pd.DataFrame) -> None:
+    spaced = batch.rename(columns={c: f" {c}" for c in batch.columns[1:]})
+    assert frame_problems(spaced, loan) == [
+        "columns are separated by ', ' (a comma and a space), not commas: land comma-separated CSV"
+    ]
+
+
+def test_timestamps_in_a_numeric_column_are_named(loan: DatasetDefinition, batch: pd.DataFrame) -> None:
+    stamped = batch.assign(annual_income=pd.Timestamp("2024-03-01") + pd.to_timedelta(batch.index, "D"))
+    assert frame_problems(stamped, loan) == [
+        "column 'annual_income' holds dates or times (e.g. 2024-03-01 00:00:00); it must be numeric"
+    ]
 
 
 def test_a_long_list_of_names_is_cut_at_twenty_with_a_count() -> None:

@@ -106,6 +106,12 @@ def test_metric_defaults_and_directions_follow_the_task() -> None:
         ({"columns": [{"name": "split", "type": "number"}]}, "'split': the platform names its own columns"),
         ({"columns": [{"name": "row_id", "type": "integer"}]}, "'row_id': the platform names its own"),
         (
+            {"checks": {"drift_warn": 0.3, "drift_refuse": 0.1}},
+            "checks: drift_refuse (0.1) is below drift_warn",
+        ),
+        ({"checks": {"duplicate_rows": "drop"}}, "checks.duplicate_rows: Input should be 'warn'"),
+        ({"checks": {"drift_warn": 0}}, "checks.drift_warn: Input should be greater than 0"),
+        (
             {"columns": [{"name": "balance", "type": "number", "min": -5}], "weight": "balance"},
             "weight: 'balance' must be an integer or number column, not nullable, with min: 0 or above",
         ),

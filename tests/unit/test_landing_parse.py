@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import io
 import re
 
 import pandas as pd
@@ -41,3 +42,18 @@ def test_a_repeated_header_reaches_validation_unrenamed() -> None:
 def test_unparseable_bytes_name_the_file(data: bytes, message: str) -> None:
     with pytest.raises(LandingError, match=re.escape(message)):
         parse_batch(data, URI)
+
+
+def test_a_trailing_comma_on_every_data_row_is_named() -> None:
+    lines = generate_batch(1, 5).to_csv(index=False).splitlines()
+    data = "\n".join([lines[0], *(line + "," for line in lines[1:])]).encode()
+    with pytest.raises(LandingError, match=re.escape("one field more in its data rows than in its header")):
+        parse_batch(data, URI)
+
+
+def test_an_id_stored_as_the_parquet_index_is_named() -> None:
+    buffer = io.BytesIO()
+    generate_batch(1, 5).set_index("application_id").to_parquet(buffer)
+    with pytest.raises(LandingError) as refused:
+        parse_batch(buffer.getvalue(), "s3://landing/batch_1.parquet")
+    assert "stores the column(s) 'application_id' as the table's index, not as columns" in str(refused.value)

@@ -13,6 +13,7 @@ from flows.logic.training import (
     best_candidate,
     candidate_overrides,
     fit,
+    logged_params,
     predict,
     task_params,
     train_key,
@@ -117,3 +118,14 @@ def test_best_candidate_prefers_the_better_score_then_the_earlier() -> None:
     assert best_candidate([3.0, 2.0, 2.0], maximize=False) == 1
     with pytest.raises(ValueError):
         best_candidate([], maximize=True)
+
+
+def test_logged_params_are_typed_as_they_were_given() -> None:
+    params = {"eta": 0.1, "lambda": 1e-05, "max_depth": 6, "tree_method": "hist", "eval_metric": ["auc"]}
+    params |= {"verbosity": 0, "use_rmm": False, "missing": float("nan")}
+    typed = logged_params({k: str(v) for k, v in params.items()})
+    assert {k: v for k, v in typed.items() if k != "missing"} == {
+        k: v for k, v in params.items() if k != "missing"
+    }
+    assert typed["missing"] != typed["missing"]  # NaN
+    assert isinstance(typed["max_depth"], int) and isinstance(typed["eta"], float)

@@ -12,9 +12,9 @@ from flows.logic.contract import conform, frame_problems
 from flows.logic.demo import generate_batch
 from flows.logic.validation import (
     BatchRejected,
-    batch_index,
     check_batch_order,
     identical_file_problem,
+    index_of,
     repeated_row_problems,
     reused_id_problems,
     row_hashes,
@@ -230,7 +230,7 @@ def test_a_file_identical_to_an_earlier_batch_is_named() -> None:
 def test_rows_that_repeat_an_earlier_batch_under_new_ids_are_counted_with_an_example() -> None:
     first = conform(generate_batch(1, 40), loan())
     copied = first.assign(application_id=first["application_id"] + 10**9)
-    earlier = {1: batch_index(first, "application_id").rows}
+    earlier = {1: index_of(first, loan()).rows}
     assert repeated_row_problems(conform(generate_batch(2, 40), loan()), "application_id", earlier) == []
     [problem] = repeated_row_problems(copied, "application_id", earlier)
     assert problem.startswith(
