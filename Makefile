@@ -7,6 +7,7 @@ UV_VERSION    := 0.13.9
 # MinIO ships source only; this pseudo-version is the master commit of 2026-02-12 (7aac2a2c5b7c).
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 HELM_VERSION  := v3.22.0
+HELM_DOCS_VERSION := v1.14.2
 # Argo CD's CRDs (tests validate infra/gitops against them), from the Go module proxy. v3.5.7 is the newest v3
 # release whose go.mod this project's Go 1.26 accepts (v3.6 needs Go 1.27).
 ARGOCD_VERSION := v3.5.7
@@ -46,7 +47,7 @@ uv:
 venv: .venv/.synced ## install the locked Python dependencies into .venv
 
 .PHONY: tools
-tools: $(if $(shell command -v minio 2>/dev/null),,$(BIN)/minio) $(if $(shell command -v helm 2>/dev/null),,$(BIN)/helm) ## build pinned binaries (MinIO, helm) into bin/
+tools: $(if $(shell command -v minio 2>/dev/null),,$(BIN)/minio) $(if $(shell command -v helm 2>/dev/null),,$(BIN)/helm) $(BIN)/helm-docs ## build pinned binaries (MinIO, helm, helm-docs) into bin/
 
 $(BIN)/minio:
 	@mkdir -p $(BIN)
@@ -56,6 +57,14 @@ $(BIN)/minio:
 $(BIN)/helm:
 	@mkdir -p $(BIN)
 	GOBIN=$(BIN) GOFLAGS=-buildvcs=false go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+$(BIN)/helm-docs:
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN) GOFLAGS=-buildvcs=false go install github.com/norwoodj/helm-docs/cmd/helm-docs@$(HELM_DOCS_VERSION)
+
+.PHONY: chart-docs
+chart-docs: $(BIN)/helm-docs ## regenerate charts/mlops-platform/README.md from its template and values.yaml's comments
+	$(BIN)/helm-docs --chart-search-root charts --template-files README.md.gotmpl
 
 # The Application and AppProject CRDs of ARGOCD_VERSION, copied from its Go module (the stamp names the version,
 # so a new pin fetches again; present, they are not fetched).
@@ -80,6 +89,10 @@ test: venv tools argocd-crds ## all tests: unit, integration against real MinIO,
 	$(RUN) pytest tests/unit tests/contract tests/images tests/charts
 	$(RUN) pytest tests/integration
 	$(RUN) pytest tests/faults
+
+.PHONY: test-fast
+test-fast: venv ## the offline layer, no Go build and no service: unit tests and the stage Jobs' contract
+	$(RUN) pytest tests/unit tests/contract
 
 N ?= 3
 .PHONY: test-repeat
@@ -138,7 +151,8 @@ trigger: venv ## run the deployed pipeline on one batch and follow it: BATCH=N [
 	@[[ "$(BATCH)" =~ ^[1-9][0-9]*$$ ]] || { echo "BATCH must be a positive integer, got '$(BATCH)'"; exit 2; }
 	$(WITH_SERVICES) $(RUN) mlops generate --batches $(BATCH) --rows $(ROWS) --if-missing
 	$(WITH_SERVICES) $(RUN) prefect deployment run "ML Training Pipeline/ml-pipeline" \
-	  --param batch_number=$(BATCH) --param candidates=$(CANDIDATES) --watch
+	  --param batch_number=$(BATCH) --param candidates=$(CANDIDATES) --watch || true
+	$(WITH_SERVICES) $(RUN) mlops status
 
 FROM ?= dev
 TO   ?= prod

@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--dataset", help="the dataset to train (datasets/NAME/dataset.yaml; default: MLOPS_DATASET's)"
     )
     run.add_argument(
-        "--verbose", action="store_true", help="show Prefect's tracebacks of a refused batch too"
+        "--verbose", action="store_true", help="print Prefect's log (each task, every traceback) here too"
     )
 
     generate = commands.add_parser("generate", help="land deterministic demo batches")
@@ -112,6 +112,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     reproduce.add_argument("model", help="NAME/VERSION or NAME@ALIAS (e.g. loan-default-xgb/3)")
 
+    status = commands.add_parser(
+        "status", help="a pipeline flow run's outcome: its result, or the stage that failed and why"
+    )
+    status.add_argument("flow_run", nargs="?", help="the flow run's id (default: the latest pipeline run)")
+
     commands.add_parser("up", help="start MinIO, MLflow, Prefect server and a process worker (idempotent)")
     commands.add_parser("down", help="stop what `mlops up` started")
 
@@ -147,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "reproduce":
             use_embedded_prefect(settings)
             return reproduce_version(args.model, settings)
+        if args.command == "status":
+            return pipeline_status(args.flow_run, settings)
         if args.command == "up":
             return services_up(settings)
         if args.command == "down":
@@ -196,12 +203,15 @@ def run_batches(
     batches: Sequence[int], demo_rows: int | None, settings: Settings, verbose: bool = False
 ) -> int:
     from flows.adapters.landing import missing_batches
-    from flows.console import hide_refusals_in_console
+    from flows.console import hide_refusals_in_console, quiet_console
     from flows.logic.refusal import Refusal
     from flows.training_flow import training_pipeline
 
+    log_file = settings.home_dir / "logs" / "mlops-run.log"
     if not verbose:
         hide_refusals_in_console()
+        quiet_console(log_file)
+        print(f"Prefect's log of each stage: {log_file} (`mlops run --verbose` prints it here)")
 
     if demo_rows is not None:
         problem = demo_rows_problem(batches, demo_rows, settings)
@@ -214,8 +224,8 @@ def run_batches(
     summaries: list[PipelineSummary] = []
     for position, batch in enumerate(batches, 1):
         print(
-            f"\n=== [{position}/{len(batches)}] training_pipeline(batch_number={batch}) of dataset "
-            f"{settings.dataset!r} ===",
+            f"[{position}/{len(batches)}] training_pipeline(batch_number={batch}) of dataset "
+            f"{settings.dataset!r}",
             flush=True,
         )
         try:
@@ -259,7 +269,8 @@ def print_summary(summaries: Sequence[PipelineSummary], settings: Settings) -> N
 
     metric = summaries[0].metric if summaries else "metric"
     table = Table(title=f"{settings.model_name}: training runs")
-    for column in ("batch", "rows", "raw data md5", "dataset md5", "model version", metric, "champion?"):
+    columns = ("batch", "rows", "raw data md5", "dataset md5", "model version", f"holdout {metric}")
+    for column in (*columns, "champion after it"):
         table.add_column(column, no_wrap=True)
     for s in summaries:
         table.add_row(
@@ -557,6 +568,56 @@ def reproduce_version(ref: str, settings: Settings) -> int:
         print(f"  difference: {abs(result.reproduced - result.recorded):.2e}")
     for difference in result.differences:
         print(f"  not as the original: {difference}")
+    return 0
+
+
+def pipeline_status(flow_run_id: str | None, settings: Settings) -> int:
+    """Print how a pipeline run ended (as `make trigger` does after `prefect deployment run --watch`):
+    its summary when it completed, the failing stage's message when it failed; exit 0 only on success."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    from flows.adapters.objectstore import open_fs, read_json
+    from flows.contracts import PipelineSummary
+    from flows.training_flow import PIPELINE_NAME
+
+    with get_client(sync_client=True) as client:
+        if flow_run_id:
+            try:
+                run = client.read_flow_run(UUID(flow_run_id))
+            except Exception as exc:  # a malformed id or one the server does not know
+                print(f"mlops status: no flow run {flow_run_id}: {exc}", file=sys.stderr)
+                return 2
+        else:
+            latest = client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=[PIPELINE_NAME])),
+                sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+                limit=1,
+            )
+            if not latest:
+                print(f"mlops status: no {PIPELINE_NAME!r} flow run yet", file=sys.stderr)
+                return 2
+            run = latest[0]
+    state = run.state
+    print(f"flow run {run.name} ({run.id}): {state.name if state else 'no state'}")
+    if state is None or not state.is_final():
+        return 1
+    if not state.is_completed():
+        print(f"  {state.message or 'no message'}")
+        return 1
+    fs, root = open_fs(settings.stage_results_url, settings)
+    path = f"{root}/{run.id}.json"
+    if not fs.exists(path):  # an inline run (mlops run) leaves no result file: its table said it all
+        return 0
+    summary = PipelineSummary.model_validate(read_json(fs, path))
+    champion = "it is the champion" if summary.is_champion else f"the champion is v{summary.champion_version}"
+    print(
+        f"  {summary.dataset} batch {summary.batch_number}: {summary.rows} rows, model version "
+        f"{summary.model_version}, holdout {summary.metric} {summary.score:.4f}; {champion}"
+    )
     return 0
 
 

@@ -1,4 +1,5 @@
-"""What the terminal shows of a pipeline run: a refused batch is one block of problems, not three tracebacks.
+"""What the terminal shows of a pipeline run: a line per stage, and a refused batch as one block of problems,
+not three tracebacks.
 
 Prefect logs a stage's exception at every level it passes (the task, the stage's flow run, the pipeline's),
 each with its traceback. For a refusal that is noise in the terminal: the filter here keeps those records out
@@ -8,8 +9,11 @@ of Prefect's console handler only, so the Prefect API (the UI's flow-run logs) s
 from __future__ import annotations
 
 import logging
+import sys
+from pathlib import Path
 
 from flows.logic.refusal import Refusal, refusal_names
+from flows.progress import PROGRESS
 
 
 class HideRefusals(logging.Filter):
@@ -41,3 +45,43 @@ def hide_refusals_in_console() -> None:
             isinstance(f, HideRefusals) for f in handler.filters
         ):
             handler.addFilter(HideRefusals())
+
+
+def quiet_console(log_file: Path) -> None:
+    """`mlops run`'s terminal: the progress lines, warnings and errors. Prefect's INFO records (each flow and
+    task run starting and finishing, its temporary server) go to `log_file`, with everything else it logs;
+    MLflow's event messages are not shown."""
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    root = logging.getLogger()
+    progress = logging.getLogger(PROGRESS.name)
+    for logger in (root, progress):  # a second run in one process (tests) replaces the first's handlers
+        for ours in [h for h in logger.handlers if isinstance(h, (_RunLog, _Progress))]:
+            logger.removeHandler(ours)
+            ours.close()
+    for handler in root.handlers:
+        if isinstance(handler, PrefectConsoleHandler):
+            handler.setLevel(logging.WARNING)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    to_file = _RunLog(log_file, encoding="utf-8")
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s - %(message)s"))
+    root.addHandler(to_file)
+    # MLflow prints its own events (creating its tables, "Created version '2' of model ...") to stderr
+    # through a stream of its own; the progress lines say the same.
+    from mlflow.utils.logging_utils import disable_logging
+
+    disable_logging()
+    progress.setLevel(logging.INFO)
+    progress.propagate = False
+    to_terminal = _Progress(sys.stdout)
+    to_terminal.setFormatter(logging.Formatter("%(message)s"))
+    progress.addHandler(to_terminal)
+    progress.addHandler(to_file)
+
+
+class _RunLog(logging.FileHandler):
+    """The run's log file (a class of its own, so that a later run finds and replaces it)."""
+
+
+class _Progress(logging.StreamHandler):
+    """The progress lines on the terminal."""

@@ -11,6 +11,9 @@ from mlflow.exceptions import MlflowException
 
 from flows.settings import Settings
 
+# MLflow 3's UI opens an experiment as its kind says; unmarked, it guesses the GenAI view (traces), not runs.
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+
 
 def connect(settings: Settings) -> MlflowClient:
     """Point MLflow at the configured server (or local SQLite) and make sure the experiment exists."""
@@ -27,7 +30,9 @@ def connect(settings: Settings) -> MlflowClient:
             settings.local_artifact_root.mkdir(parents=True, exist_ok=True)
             artifact_location = settings.local_artifact_root.as_uri()
         try:
-            client.create_experiment(settings.experiment_name, artifact_location=artifact_location)
+            client.create_experiment(
+                settings.experiment_name, artifact_location=artifact_location, tags=EXPERIMENT_TAGS
+            )
         except MlflowException:
             if client.get_experiment_by_name(settings.experiment_name) is None:
                 raise  # not a lost race with another stage

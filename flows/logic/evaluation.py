@@ -52,17 +52,23 @@ class GateDecision:
     margin: float
 
 
-def answer_metrics(definition: DatasetDefinition, labels: np.ndarray, answer: Any) -> Metrics:
-    """The task's holdout metrics of a registered model's answer (class probabilities in columns named
-    after the classes, or values)."""
+def answer_values(definition: DatasetDefinition, answer: Any) -> np.ndarray:
+    """A registered model's answer as the metrics take it: regression values, the binary positive class's
+    probability, or one probability per class (columns named after the classes)."""
     task = definition.label.task
     if task == "regression":
-        values = np.asarray(answer, dtype="float64").reshape(-1)
-        return holdout_metrics(task, labels, values)
+        return np.asarray(answer, dtype="float64").reshape(-1)
     probabilities = pd.DataFrame(answer)[[str(c) for c in definition.class_names]].to_numpy(dtype="float64")
-    if task == "binary":
-        return holdout_metrics(task, labels, probabilities[:, 1])
-    return holdout_metrics(task, labels, probabilities, classes=len(definition.class_names))
+    return probabilities[:, 1] if task == "binary" else probabilities
+
+
+def answer_metrics(definition: DatasetDefinition, labels: np.ndarray, answer: Any) -> Metrics:
+    """The task's holdout metrics of a registered model's answer."""
+    values = answer_values(definition, answer)
+    task = definition.label.task
+    if task == "multiclass":
+        return holdout_metrics(task, labels, values, classes=len(definition.class_names))
+    return holdout_metrics(task, labels, values)
 
 
 def holdout_metrics(task: Task, labels: np.ndarray, predictions: np.ndarray, classes: int = 2) -> Metrics:
@@ -157,8 +163,9 @@ def comparison_markdown(
     champion_version: str | None,
     champion: Metrics | None,
     decision: GateDecision,
+    plots: str = "",
 ) -> str:
-    """The evaluation report, as the Prefect artifact shows it."""
+    """The evaluation report, as the Prefect artifact shows it; `plots` says where its figures are."""
     lines = [
         f"# Evaluation of version {version} (batch {batch_number})",
         "",
@@ -166,11 +173,18 @@ def comparison_markdown(
         "|---|---|---|",
     ]
     for name, value in new.items():
-        champ = "-" if champion is None else f"{champion[name]:.4f}"
-        lines.append(f"| {name} | {value:.4f} | {champ} |")
+        champ = "-" if champion is None else _shown(name, champion[name])
+        lines.append(f"| {name} | {_shown(name, value)} | {champ} |")
     verdict = "**promote**" if decision.promote else "**keep champion**"
     lines += [
         "",
         f"Champion: {champion_version or 'none'}. Decision: {verdict}: {decision.reason}.",
     ]
+    if plots:
+        lines += ["", f"Plots on the holdout: {plots}."]
     return "\n".join(lines)
+
+
+def _shown(name: str, value: float) -> str:
+    """A count as a whole number (rows: 8003), a metric to four places."""
+    return f"{value:.0f}" if name == "rows" else f"{value:.4f}"

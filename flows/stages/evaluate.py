@@ -12,6 +12,7 @@ from flows.contracts import DatasetVersion, DefinitionRef, EvaluationResult, Tra
 from flows.logic.evaluation import (
     GATE_DECISION_TAG,
     answer_metrics,
+    answer_values,
     comparison_markdown,
     promotion_gate,
     rerun_decision,
@@ -42,7 +43,8 @@ def evaluate(
     rows = holdout.loc[:, declared.feature_columns]
     labels = encode_labels(holdout[declared.label.column], declared)
     new_version = model.load_version(trained.model_name, trained.model_version, settings)
-    new = answer_metrics(declared, labels, model.predictions(new_version, rows, settings))
+    answer = model.predictions(new_version, rows, settings)
+    new = answer_metrics(declared, labels, answer)
     current = model.champion(settings)
     champion_metrics = None
     if current is not None:
@@ -53,8 +55,9 @@ def evaluate(
     )
     first = GATE_DECISION_TAG not in (new_version.tags or {})
     if first:
+        figure = model.evaluation_figure(declared, labels, answer_values(declared, answer))
         result = model.record_evaluation(
-            new_version, new, current, champion_metrics, decision, dataset, holdout, settings
+            new_version, new, current, champion_metrics, decision, dataset, holdout, figure, settings
         )
     else:
         if trained.reused:  # a re-run: it records the comparison and changes nothing
@@ -70,6 +73,7 @@ def evaluate(
             str(current.version) if current else None,
             champion_metrics,
             decision,
+            f"`{model.EVALUATION_PLOTS}` and `{model.HISTORY_PLOT}` on MLflow run {new_version.run_id}",
         ),
         key=artifact_key(trained.model_name, batch_number),
         description=f"{trained.model_name} v{trained.model_version} vs champion",

@@ -19,6 +19,7 @@ from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settin
 from flows.adapters.datasets import resolve_definition
 from flows.adapters.objectstore import open_fs, read_json, write_json
 from flows.contracts import DefinitionRef, StageResult
+from flows.progress import report_stage
 from flows.settings import Settings, get_settings
 
 ResultT = TypeVar("ResultT", bound=StageResult)
@@ -64,16 +65,28 @@ def run_stages(
     parameter_sets: list[dict[str, Any]],
 ) -> list[ResultT]:
     """Run a stage once per parameter set: as parallel flow runs on the pool, or one after another inline."""
-    if not use_deployments(settings):
+    started = time.perf_counter()
+    if use_deployments(settings):
+        results = _deployed(stage, result_type, settings, parameter_sets)
+    else:
         # Inline stages share the pipeline's process, whose flow run already heartbeats. Their own
         # heartbeat threads would add nothing but a join of up to 1 s when each stage ends.
         with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-            return [result_type.model_validate(stage(**parameters)) for parameters in parameter_sets]
+            results = [result_type.model_validate(stage(**parameters)) for parameters in parameter_sets]
+    for result in results:
+        report_stage(stage.name, result, time.perf_counter() - started)
+    return results
+
+
+def _deployed(
+    stage: Flow[..., Any], result_type: type[ResultT], settings: Settings, sets: list[dict[str, Any]]
+) -> list[ResultT]:
+    """Each parameter set as a flow run of the stage's deployment, in parallel; their published results."""
     runs: list[FlowRun] = [
         run_deployment(  # type: ignore[misc]  # sync call of a sync/async API
             f"{stage.name}/{stage.name}", parameters=_jsonable(parameters), timeout=0, as_subflow=True
         )
-        for parameters in parameter_sets
+        for parameters in sets
     ]
     finished = _wait_for_all(runs)
     for run in finished:

@@ -16,6 +16,7 @@ matplotlib.use("Agg")  # headless: stage Jobs have no display
 
 import matplotlib.pyplot as plt
 import mlflow
+import numpy as np
 import pandas as pd
 import xgboost as xgb
 import yaml
@@ -59,6 +60,7 @@ TRAIN_KEY_TAG = "mlops.train_key"
 # the gate's decision links to it.
 DATA_REPORT_FILE = "data_report.json"
 DATA_REPORT_TAG = "gate.data_report"
+EVALUATION_PLOTS, HISTORY_PLOT = "evaluation.png", "holdout_history.png"
 THREADS_TAG = "mlops.threads"
 MODEL_URI_TAG = "mlops.model_uri"
 
@@ -363,6 +365,81 @@ def _report_figure(reports: BatchReports, definition: DatasetDefinition) -> Any:
     return fig
 
 
+def evaluation_figure(definition: DatasetDefinition, labels: np.ndarray, values: np.ndarray) -> Any:
+    """The plots an ML engineer reads for the task, on the holdout: binary ROC and PR curves, the confusion
+    matrix at 0.5 and calibration; multiclass the confusion matrix and each class's ROC; regression
+    predicted against actual and the residuals."""
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay
+
+    task = definition.label.task
+    names = [str(c) for c in definition.class_names]
+    if task == "regression":
+        fig, (fit, residuals) = plt.subplots(1, 2, figsize=(10, 4.5))
+        fit.scatter(labels, values, s=6, alpha=0.5)
+        low, high = float(min(labels.min(), values.min())), float(max(labels.max(), values.max()))
+        fit.plot([low, high], [low, high], color="grey", linewidth=1)
+        fit.set(xlabel="actual", ylabel="predicted", title="Predicted against actual")
+        residuals.scatter(values, labels - values, s=6, alpha=0.5)
+        residuals.axhline(0, color="grey", linewidth=1)
+        residuals.set(xlabel="predicted", ylabel="actual - predicted", title="Residuals")
+    elif task == "binary":
+        fig, axes = plt.subplots(2, 2, figsize=(10, 9))
+        RocCurveDisplay.from_predictions(labels, values, ax=axes[0, 0], name=names[1])
+        PrecisionRecallDisplay.from_predictions(labels, values, ax=axes[0, 1], name=names[1])
+        ConfusionMatrixDisplay.from_predictions(
+            labels, (values >= 0.5).astype(int), display_labels=names, ax=axes[1, 0], colorbar=False
+        )
+        axes[1, 0].set_title("Confusion matrix at 0.5")
+        observed, predicted = calibration_curve(labels, values, n_bins=10, strategy="quantile")
+        axes[1, 1].plot(predicted, observed, marker="o")
+        axes[1, 1].plot([0, 1], [0, 1], color="grey", linewidth=1)
+        axes[1, 1].set(xlabel="predicted probability", ylabel="observed share", title="Calibration")
+    else:
+        fig, (matrix, roc) = plt.subplots(1, 2, figsize=(12, 5))
+        ConfusionMatrixDisplay.from_predictions(
+            labels,
+            values.argmax(axis=1),
+            labels=list(range(len(names))),
+            display_labels=names,
+            ax=matrix,
+            colorbar=False,
+        )
+        for index, name in enumerate(names):
+            if 0 < int((labels == index).sum()) < len(labels):
+                RocCurveDisplay.from_predictions(labels == index, values[:, index], ax=roc, name=name)
+        roc.set_title("Each class against the rest")
+    fig.suptitle(f"Holdout of {definition.name} ({len(labels)} rows)")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def history_figure(versions: list[ModelVersion], metric: str) -> Any:
+    """Each evaluated version's holdout metric by the batch it was trained up to, champions marked."""
+    points = sorted(
+        (
+            int(v.tags["lineage.batch_number"]),
+            float(v.tags[f"holdout.{metric}"]),
+            str(v.version),
+            v.tags.get(GATE_DECISION_TAG) == GATE_PROMOTE,
+        )
+        for v in versions
+        if f"holdout.{metric}" in (v.tags or {}) and "lineage.batch_number" in (v.tags or {})
+    )
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for promoted, label, marker in ((True, "promoted", "o"), (False, "kept the champion", "x")):
+        chosen = [p for p in points if p[3] == promoted]
+        ax.scatter([p[0] for p in chosen], [p[1] for p in chosen], marker=marker, label=label)
+    for batch, value, version, _ in points:
+        ax.annotate(f"v{version}", (batch, value), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set(xlabel="batch", ylabel=f"holdout {metric}", title=f"Holdout {metric} of each version")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
 def load_version(model_name: str, version: str, settings: Settings) -> ModelVersion:
     return connect(settings).get_model_version(model_name, version)
@@ -390,10 +467,12 @@ def record_evaluation(
     decision: GateDecision,
     data: DatasetVersion,
     holdout: pd.DataFrame,
+    figure: Any,
     settings: Settings,
 ) -> EvaluationResult:
     """The first evaluation of a version: the comparison (and the holdout it was made on) on its training
-    run and as version tags, the decision `mlops promote` checks. Any later one is `record_reevaluation`'s."""
+    run and as version tags, the decision `mlops promote` checks, and its plots (`evaluation.png`, and
+    `holdout_history.png` of every version so far). Any later one is `record_reevaluation`'s."""
     client = connect(settings)
     metrics = _comparison_metrics(new, champion_metrics)
     assert version.run_id is not None
@@ -409,6 +488,9 @@ def record_evaluation(
     for key, value in tags.items():
         client.set_model_version_tag(version.name, version.version, key, value)
         client.set_tag(version.run_id, key, value)
+    client.log_figure(version.run_id, figure, EVALUATION_PLOTS)
+    evaluated = model_versions(client, version.name)
+    client.log_figure(version.run_id, history_figure(evaluated, decision.metric), HISTORY_PLOT)
     return _evaluation_result(version, new, champion_version, champion_metrics, decision)
 
 

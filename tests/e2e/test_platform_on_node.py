@@ -344,3 +344,13 @@ def test_should_register_the_model_in_the_in_cluster_mlflow(pipeline: PipelineRu
     assert [v["version"] for v in model["latest_versions"]] == [pipeline.summary["model_version"]] == ["1"]
     assert {a["alias"]: a["version"] for a in model["aliases"]} == {"champion": "1"}
     assert pipeline.summary["is_champion"]
+
+
+def test_should_say_how_the_pipeline_ended_with_mlops_status_in_the_worker(
+    pipeline: PipelineRun, kubectl: Kubectl
+) -> None:
+    """The README's step after `--watch`: the latest pipeline run's result, from the in-cluster stores."""
+    out = in_worker(kubectl, "mlops", "status")
+    assert ": Completed" in out, out
+    rows = pipeline.summary["rows"]
+    assert f"loan-default batch 1: {rows} rows, model version 1, holdout roc_auc" in out, out

@@ -15,6 +15,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 
 from flows.adapters.objectstore import open_fs, read_json
+from flows.cli import main
 from flows.contracts import PipelineSummary
 from flows.local_services import LocalServices
 from flows.logic.demo import generate_batch
@@ -143,6 +144,7 @@ def test_a_failing_stage_fails_the_pipeline_with_its_message_and_nothing_after_r
     deployed: Settings,
     services: LocalServices,
     two_batches: list[tuple[FlowRun, PipelineSummary, list[FlowRun]]],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     bad = generate_batch(3, ROWS).drop(columns=["credit_score"]).to_csv(index=False).encode()
     s3 = services.s3_client()
@@ -153,6 +155,24 @@ def test_a_failing_stage_fails_the_pipeline_with_its_message_and_nothing_after_r
     assert "missing columns: 'credit_score'" in str(run.state.message)
     children = child_runs(run)
     assert [c.state.is_failed() for c in children if c.state] == [True]
+    # What `make trigger` prints after Prefect's own "finished in state 'Failed'": which stage, and why.
+    assert main(["status", str(run.id)]) == 1
+    out = capsys.readouterr().out
+    assert ": Failed" in out and "stage 'ingest'" in out and "missing columns: 'credit_score'" in out
+
+
+def test_mlops_status_says_how_a_deployed_pipeline_ended(
+    two_batches: list[tuple[FlowRun, PipelineSummary, list[FlowRun]]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    run, summary, _ = two_batches[1]
+    assert main(["status", str(run.id)]) == 0
+    out = capsys.readouterr().out
+    assert f"flow run {run.name} ({run.id}): Completed" in out
+    assert (
+        f"loan-default batch 2: {summary.rows} rows, model version {summary.model_version}, holdout roc_auc"
+        in out
+    )
+    assert main(["status", "not-a-uuid"]) == 2
 
 
 def test_train_fans_out_candidates_as_parallel_runs_and_registers_the_best(

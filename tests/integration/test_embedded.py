@@ -35,6 +35,12 @@ def test_mlops_run_then_seed_form_then_lineage(tmp_path: Path) -> None:
     assert "landed demo batch 2 (1500 rows)" in first.stdout
     assert "loan-default-xgb: training runs" in first.stdout
     assert "make ui-mlflow" in first.stdout
+    # One line per stage on the terminal; Prefect's per-task log goes to the run's log file.
+    terminal = first.stdout + first.stderr
+    assert "  train    loan-default-xgb version 2 trained (valid roc_auc " in first.stdout
+    assert "Finished in state" not in terminal and "Traceback" not in terminal, terminal[-3000:]
+    assert len(terminal.splitlines()) <= 40, terminal
+    assert "Finished in state Completed()" in (state_dir(tmp_path) / "logs" / "mlops-run.log").read_text()
 
     # The seed's form runs the next batch on the same embedded state.
     seed_form = str(REPO / "flows" / "training_flow.py")

@@ -201,7 +201,10 @@ def test_each_batch_gives_a_version_of_the_datasets_own_model(trained: Trained, 
     client = MlflowClient(trained.platform.tracking_uri, trained.platform.tracking_uri)
     versions = sorted(client.search_model_versions(f"name = '{trained.model}'"), key=lambda v: int(v.version))
     assert [v.version for v in versions] == ["1", "2", "3"]
-    assert client.get_experiment_by_name(trained.case.name) is not None
+    experiment = client.get_experiment_by_name(trained.case.name)
+    assert experiment is not None
+    # Marked as a model-training experiment: MLflow 3's UI opens it on its runs, not its GenAI view.
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     for batch, version in enumerate(versions, 1):
         tags = version.tags
         assert tags["lineage.dataset"] == trained.case.name

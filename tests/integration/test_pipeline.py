@@ -103,7 +103,13 @@ def test_runs_carry_params_metrics_model_and_plot(
         assert summary.metric == "roc_auc"
         assert run.data.metrics["holdout_roc_auc"] == pytest.approx(summary.score)
         artifacts = {a.path for a in client.list_artifacts(version.run_id)}
-        assert "feature_importance.png" in artifacts
+        # The plots of the version's first evaluation, on its holdout, and its data report.
+        assert {
+            "feature_importance.png",
+            "evaluation.png",
+            "holdout_history.png",
+            "data_report.json",
+        } <= artifacts
         # The exact data version in MLflow's own terms: the DVC md5 as the digest, the DVC object as source.
         assert run.inputs is not None
         inputs = {

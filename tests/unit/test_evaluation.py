@@ -101,6 +101,8 @@ def test_markdown_report_has_both_columns_and_the_verdict() -> None:
     text = comparison_markdown(2, "5", new, "4", old, gate(new, old, 0.01))
     assert "| roc_auc | 0.8000 | 0.7000 |" in text
     assert "Champion: 4" in text and "**promote**" in text
+    counted = comparison_markdown(2, "5", new | {"rows": 8003.0}, None, None, gate(new, None, 0.0), "x.png")
+    assert "| rows | 8003 | - |" in counted and "Plots on the holdout: x.png." in counted
 
 
 def test_a_decision_against_the_current_champion_still_holds() -> None:

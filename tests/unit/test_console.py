@@ -1,0 +1,45 @@
+"""The terminal's filter: Prefect's records of a refusal (its traceback, its failed states) are dropped,
+any other failure and every ordinary record are kept."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from flows.adapters.landing import LandingError
+from flows.console import HideRefusals
+from flows.logic.validation import BatchRejected
+
+
+def record(
+    message: str, exc: BaseException | None = None, name: str = "prefect.flow_runs"
+) -> logging.LogRecord:
+    exc_info = None
+    if exc is not None:
+        try:
+            raise exc
+        except BaseException:
+            exc_info = sys.exc_info()
+    return logging.LogRecord(name, logging.ERROR, __file__, 1, message, None, exc_info)
+
+
+def test_a_refusals_traceback_and_failed_states_are_dropped_and_the_rest_kept() -> None:
+    hide = HideRefusals()
+    refused = BatchRejected(2, ["column 'age' has 1 value(s) outside [18, 100] (e.g. 150)"])
+    assert not hide.filter(record(f"Encountered exception during execution: {refused!r}", refused))
+    assert not hide.filter(
+        record(
+            "Finished in state Failed('Task run encountered an exception BatchRejected: batch 2 rejected')"
+        )
+    )
+    assert not hide.filter(
+        record("Finished in state Failed('Flow run encountered an exception: LandingError: no batch_2.csv')")
+    )
+    assert not hide.filter(record("Encountered exception: LandingError('x')", LandingError("x")))
+    bug = KeyError("split")
+    assert hide.filter(record(f"Encountered exception during execution: {bug!r}", bug))
+    assert hide.filter(
+        record("Finished in state Failed('Task run encountered an exception KeyError: split')")
+    )
+    assert hide.filter(record("Finished in state Completed()"))
+    assert hide.filter(record("LandingError: a word in a library's message", name="botocore"))
