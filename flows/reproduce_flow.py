@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 
 import mlflow
+from mlflow import MlflowClient
+from mlflow.entities import Metric
 from mlflow.models import Model
 from prefect import flow, get_run_logger
 
@@ -42,8 +44,8 @@ class ReproductionError(RuntimeError):
 @flow(name="reproduce", log_prints=True)
 def reproduce(model_name: str, version: str) -> ReproductionResult:
     settings = get_settings()
-    client = connect(settings)
-    original = client.get_model_version(model_name, version)
+    uri = settings.resolved_tracking_uri  # the registry only: `connect` would make the default's experiment
+    original = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version(model_name, version)
     tags = dict(original.tags or {})
     settings = settings.for_dataset(tags.get("lineage.dataset") or settings.dataset)
     client = connect(settings)
@@ -86,9 +88,7 @@ def reproduce(model_name: str, version: str) -> ReproductionResult:
     holdout = frame[frame[SPLIT_COLUMN] == "holdout"]
     answer = mlflow.pyfunc.load_model(logged.model_uri).predict(holdout.loc[:, declared.feature_columns])
     metrics = answer_metrics(declared, encode_labels(holdout[declared.label.column], declared), answer)
-    client.log_batch(
-        logged.run_id, metrics=[mlflow.entities.Metric(f"holdout_{k}", v, 0, 0) for k, v in metrics.items()]
-    )
+    client.log_batch(logged.run_id, metrics=[Metric(f"holdout_{k}", v, 0, 0) for k, v in metrics.items()])
     metric = declared.metric_name
     recorded = run.data.metrics.get(f"holdout_{metric}")
     result = ReproductionResult(

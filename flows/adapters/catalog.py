@@ -93,22 +93,21 @@ class Catalog:
 
     def profile(self, batch_number: int) -> dict[str, Any] | None:
         """A batch's profile (`data_report.batch_profile`) alone, without its ids and row hashes."""
-        path = f"{self._stem(batch_number)}.profile.json"
-        return read_json(self.fs, path) if self.fs.exists(path) else None
+        return self._optional_json(f"{self._stem(batch_number)}.profile.json")
 
     def record_report(self, report: dict[str, Any]) -> None:
         write_json(self.fs, f"{self._stem(int(report['batch']))}.report.json", report)
 
     def report(self, batch_number: int) -> dict[str, Any] | None:
         """The data report of a batch's ingestion, or None for a batch ingested before reports were kept."""
-        path = f"{self._stem(batch_number)}.report.json"
+        return self._optional_json(f"{self._stem(batch_number)}.report.json")
+
+    def _optional_json(self, path: str) -> dict[str, Any] | None:
         return read_json(self.fs, path) if self.fs.exists(path) else None
 
     def dataset(self, key: str) -> DatasetVersion | None:
-        path = f"{self.root}/datasets/{key}.json"
-        if not self.fs.exists(path):
-            return None
-        return DatasetVersion.model_validate(read_json(self.fs, path))
+        found = self._optional_json(f"{self.root}/datasets/{key}.json")
+        return None if found is None else DatasetVersion.model_validate(found)
 
     def record_dataset(self, version: DatasetVersion) -> None:
         """The dataset's record, with a standard `.dvc` file beside it (as for raw batches)."""

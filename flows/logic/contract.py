@@ -15,7 +15,7 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from flows.logic.definition import ColumnSpec, DatasetDefinition
-from flows.logic.refusal import SHOWN, quoted
+from flows.logic.refusal import listed, quoted
 
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 # Separators of CSV files from spreadsheets in other locales; the contract is comma-separated.
@@ -331,8 +331,9 @@ def _sentence(what: str, column: ColumnSpec, check: str, count: int, example: ob
     if check == "allowed":
         values = column.values or []
         shown = [f"{float(v):g}" for v in values] if column.numeric else [repr(str(v)) for v in values]
-        allowed = ", ".join(shown[:SHOWN]) + (f" and {len(shown) - SHOWN} more" if len(shown) > SHOWN else "")
-        return f"{name} has {count} value(s) not among its values (e.g. {example!r}); allowed: {allowed}"
+        return (
+            f"{name} has {count} value(s) not among its values (e.g. {example!r}); allowed: {listed(shown)}"
+        )
     return f"{name} fails {check}: {count} value(s) (e.g. {example!r})"
 
 

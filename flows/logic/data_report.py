@@ -83,7 +83,7 @@ def column_drift(batch: Profile, reference: list[Profile], name: str, numeric: b
         mine, my_weights = _pooled([batch], name)
         if not len(points) or not len(mine):
             return None
-        values, cumulative = cdf(reference, name)
+        values, cumulative = _cdf(points, weights)
         edges = np.unique(np.interp(np.linspace(0.1, 0.9, 9), cumulative, values))
         return _psi(_bin_shares(points, weights, edges), _bin_shares(mine, my_weights, edges))
     expected, actual = shares(reference, name), shares([batch], name)
@@ -187,15 +187,17 @@ def _span(batches: list[int]) -> str:
 
 def report_table(report: DataReport) -> list[dict[str, Any]]:
     """The report as table rows, one per column, as the Prefect artifact shows it."""
-    flagged = " ".join(report.warnings + report.refusals)
+    refused, warned = " ".join(report.refusals), " ".join(report.warnings)
+
+    def finding(name: str) -> str:
+        return "refused" if repr(name) in refused else "warning" if repr(name) in warned else ""
+
     return [
         {
             "column": name,
             "nulls": report.nulls[name],
             "psi_vs_earlier": "-" if psi is None else round(psi, 4),
-            "finding": "refused"
-            if f"{name!r}" in " ".join(report.refusals)
-            else ("warning" if f"{name!r}" in flagged else ""),
+            "finding": finding(name),
         }
         for name, psi in report.drift.items()
     ]
@@ -235,7 +237,10 @@ class BatchReports:
 def cdf(profiles: list[Profile], name: str) -> tuple[np.ndarray, np.ndarray]:
     """A numeric column's distribution over the profiles (values and the share of rows at or below each):
     what a report's plot draws, the batch against its reference."""
-    points, weights = _pooled(profiles, name)
+    return _cdf(*_pooled(profiles, name))
+
+
+def _cdf(points: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(points)
     return points[order], np.cumsum(weights[order]) / max(weights.sum(), 1e-12)
 

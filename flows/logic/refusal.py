@@ -35,8 +35,12 @@ def refusal_names() -> set[str]:
     return found
 
 
+def listed(items: list[str]) -> str:
+    """At most SHOWN of the items, and a count of the rest."""
+    rest = len(items) - SHOWN
+    return ", ".join(items[:SHOWN]) + (f" and {rest} more" if rest > 0 else "")
+
+
 def quoted(names: list[str]) -> str:
     """Names quoted (so surrounding spaces show), at most SHOWN of them, and a count of the rest."""
-    shown = ", ".join(repr(n) for n in names[:SHOWN])
-    rest = len(names) - SHOWN
-    return shown + (f" and {rest} more" if rest > 0 else "")
+    return listed([repr(n) for n in names])

@@ -18,6 +18,17 @@ from tests.integration.helpers import land_frame
 from tests.integration.test_history import history
 
 
+def mlops_reproduce(model: str) -> subprocess.CompletedProcess[str]:
+    """`mlops reproduce MODEL` as a user runs it, in a process of its own."""
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", "reproduce", model],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
 def test_a_version_reproduced_from_its_lineage_gives_its_recorded_metric(platform: Platform) -> None:
     for batch in (1, 2):
         land_frame(platform, batch, generate_batch(batch, 1500))
@@ -25,13 +36,7 @@ def test_a_version_reproduced_from_its_lineage_gives_its_recorded_metric(platfor
     model = platform.settings.model_name
     versions_before, runs_before = history(platform)
 
-    done = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "reproduce", f"{model}/2"],
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = mlops_reproduce(f"{model}/2")
 
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     versions_after, runs_after = history(platform)
@@ -50,11 +55,5 @@ def test_a_version_reproduced_from_its_lineage_gives_its_recorded_metric(platfor
     assert f"reproduced as MLflow run {run_id}" in done.stdout
     assert re.search(rf"holdout roc_auc: {reproduced:.6f} \(the original's: {recorded:.6f}\)", done.stdout)
 
-    unknown = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "reproduce", f"{model}/9"],
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    unknown = mlops_reproduce(f"{model}/9")
     assert unknown.returncode == 1 and f"no model version {model}/9" in unknown.stderr
