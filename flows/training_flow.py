@@ -22,21 +22,11 @@ from flows.adapters.datasets import resolve_definition
 from flows.contracts import (
     BatchNumber,
     DatasetName,
-    EvaluationResult,
-    IngestResult,
     PipelineSummary,
-    PrepareResult,
-    PromotionResult,
-    TrainResult,
 )
-from flows.logic.training import candidate_overrides
 from flows.settings import get_settings
-from flows.stages.evaluate import evaluate
-from flows.stages.ingest import ingest
-from flows.stages.prepare import prepare
-from flows.stages.promote import promote
+from flows.stages.registry import EVALUATE, INGEST, PREPARE, PROMOTE, TRAIN
 from flows.stages.runner import publish, run_stage, run_stages
-from flows.stages.train import register_best, train
 
 PIPELINE_NAME = "ML Training Pipeline"
 
@@ -59,12 +49,12 @@ def training_pipeline(
     settings = get_settings()
     settings = settings.for_dataset(dataset or settings.dataset)
     ref, definition = resolve_definition(settings.dataset, settings)
-    overrides = candidate_overrides(definition, candidates)
-    ingested = run_stage(ingest, IngestResult, settings, batch_number=batch_number, definition=ref)
-    prepared = run_stage(prepare, PrepareResult, settings, raw_versions=ingested.raw_versions, definition=ref)
+    overrides = definition.training.first_candidates(candidates)
+    ingested = run_stage(INGEST, settings, batch_number=batch_number, definition=ref)
+    prepared = run_stage(PREPARE, settings, raw_versions=ingested.raw_versions, definition=ref)
     if candidates == 1:
         trained = run_stage(
-            train, TrainResult, settings, dataset=prepared.dataset, batch_number=batch_number, definition=ref
+            TRAIN, settings, dataset=prepared.dataset, batch_number=batch_number, definition=ref
         )
     else:
         parameter_sets = [
@@ -77,19 +67,20 @@ def training_pipeline(
             }
             for params in overrides
         ]
-        trained = register_best(run_stages(train, TrainResult, settings, parameter_sets), settings)
+        from flows.stages.train import register_best  # the registry's client, for a fan-out only
+
+        trained = register_best(run_stages(TRAIN, settings, parameter_sets), settings)
     # A decision made against a champion that a concurrent pipeline has since replaced is made again.
     for _ in range(PROMOTION_ATTEMPTS):
         evaluation = run_stage(
-            evaluate,
-            EvaluationResult,
+            EVALUATE,
             settings,
             trained=trained,
             dataset=prepared.dataset,
             batch_number=batch_number,
             definition=ref,
         )
-        promotion = run_stage(promote, PromotionResult, settings, evaluation=evaluation, definition=ref)
+        promotion = run_stage(PROMOTE, settings, evaluation=evaluation, definition=ref)
         if not promotion.stale:
             break
     else:

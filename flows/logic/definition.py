@@ -120,6 +120,12 @@ class TrainingSpec(_Strict):
     # Parameter sets a candidate search tries, each over `params`; the first is `params` as they are.
     candidates: list[dict[str, Any]] = Field(default_factory=lambda: [dict(c) for c in DEFAULT_CANDIDATES])
 
+    def first_candidates(self, count: int) -> list[dict[str, Any]]:
+        """The first `count` hyperparameter candidates (a pipeline's `candidates` parameter)."""
+        if not 1 <= count <= len(self.candidates):
+            raise ValueError(f"candidates must be between 1 and {len(self.candidates)}, got {count}")
+        return [dict(o) for o in self.candidates[:count]]
+
 
 class FeaturesSpec(_Strict):
     # `package.module:function`, taking the raw rows and returning new columns (same rows).

@@ -100,14 +100,6 @@ def logged_params(logged: dict[str, str]) -> dict[str, Any]:
     return typed
 
 
-def candidate_overrides(definition: DatasetDefinition, count: int) -> list[dict[str, Any]]:
-    """The first `count` of the definition's hyperparameter candidates."""
-    candidates = definition.training.candidates
-    if not 1 <= count <= len(candidates):
-        raise ValueError(f"candidates must be between 1 and {len(candidates)}, got {count}")
-    return [dict(o) for o in candidates[:count]]
-
-
 def best_candidate(scores: list[float], maximize: bool) -> int:
     """Index of the best validation score; the earlier candidate wins a tie."""
     if not scores:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from typing import Any, TypeVar
 
-from prefect import Flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
@@ -21,6 +20,7 @@ from flows.adapters.objectstore import open_fs, read_json, write_json
 from flows.contracts import DefinitionRef, StageResult
 from flows.progress import report_stage
 from flows.settings import Settings, get_settings
+from flows.stages.registry import Stage
 
 ResultT = TypeVar("ResultT", bound=StageResult)
 
@@ -51,40 +51,34 @@ def publish(result: ResultT, settings: Settings) -> ResultT:
     return result
 
 
-def run_stage(
-    stage: Flow[..., Any], result_type: type[ResultT], settings: Settings, **parameters: Any
-) -> ResultT:
+def run_stage(stage: Stage[ResultT], settings: Settings, **parameters: Any) -> ResultT:
     """Run one stage and return its result; a failed stage raises with the stage's message."""
-    return run_stages(stage, result_type, settings, [parameters])[0]
+    return run_stages(stage, settings, [parameters])[0]
 
 
 def run_stages(
-    stage: Flow[..., Any],
-    result_type: type[ResultT],
-    settings: Settings,
-    parameter_sets: list[dict[str, Any]],
+    stage: Stage[ResultT], settings: Settings, parameter_sets: list[dict[str, Any]]
 ) -> list[ResultT]:
     """Run a stage once per parameter set: as parallel flow runs on the pool, or one after another inline."""
     started = time.perf_counter()
     if use_deployments(settings):
-        results = _deployed(stage, result_type, settings, parameter_sets)
+        results = _deployed(stage, settings, parameter_sets)
     else:
+        stage_flow = stage.flow()
         # Inline stages share the pipeline's process, whose flow run already heartbeats. Their own
         # heartbeat threads would add nothing but a join of up to 1 s when each stage ends.
         with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-            results = [result_type.model_validate(stage(**parameters)) for parameters in parameter_sets]
+            results = [stage.result.model_validate(stage_flow(**parameters)) for parameters in parameter_sets]
     for result in results:
         report_stage(stage.name, result, time.perf_counter() - started)
     return results
 
 
-def _deployed(
-    stage: Flow[..., Any], result_type: type[ResultT], settings: Settings, sets: list[dict[str, Any]]
-) -> list[ResultT]:
+def _deployed(stage: Stage[ResultT], settings: Settings, sets: list[dict[str, Any]]) -> list[ResultT]:
     """Each parameter set as a flow run of the stage's deployment, in parallel; their published results."""
     runs: list[FlowRun] = [
         run_deployment(  # type: ignore[misc]  # sync call of a sync/async API
-            f"{stage.name}/{stage.name}", parameters=_jsonable(parameters), timeout=0, as_subflow=True
+            stage.deployment, parameters=_jsonable(parameters), timeout=0, as_subflow=True
         )
         for parameters in sets
     ]
@@ -95,7 +89,7 @@ def _deployed(
             message = state.message if state else "no state"
             raise StageFailed(f"stage '{stage.name}' (flow run {run.name}) failed: {message}")
     fs, root = open_fs(settings.stage_results_url, settings)
-    return [result_type.model_validate(read_json(fs, f"{root}/{run.id}.json")) for run in finished]
+    return [stage.result.model_validate(read_json(fs, f"{root}/{run.id}.json")) for run in finished]
 
 
 def _wait_for_all(runs: list[FlowRun], poll_seconds: float = 1.0) -> list[FlowRun]:

@@ -11,7 +11,6 @@ from flows.logic.features import build_features, loan_ratios, prepare_dataset
 from flows.logic.lineage import REQUIRED_TAGS, lineage_tags, missing_lineage
 from flows.logic.training import (
     best_candidate,
-    candidate_overrides,
     fit,
     logged_params,
     predict,
@@ -101,7 +100,7 @@ def test_lineage_needs_one_hash_per_batch() -> None:
 
 
 def test_candidates_start_with_the_defaults_and_are_distinct() -> None:
-    overrides = candidate_overrides(loan(), 4)
+    overrides = loan().training.first_candidates(4)
     assert overrides[0] == {}
     assert len({tuple(sorted(o.items())) for o in overrides}) == 4
 
@@ -109,7 +108,7 @@ def test_candidates_start_with_the_defaults_and_are_distinct() -> None:
 @pytest.mark.parametrize("count", [0, 9])
 def test_candidate_count_is_bounded(count: int) -> None:
     with pytest.raises(ValueError, match="candidates must be between 1 and 8"):
-        candidate_overrides(loan(), count)
+        loan().training.first_candidates(count)
 
 
 def test_best_candidate_prefers_the_better_score_then_the_earlier() -> None:

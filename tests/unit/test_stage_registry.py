@@ -1,0 +1,50 @@
+"""The stage registry against prefect.yaml and the flows it names: a renamed flow, module or deployment, or
+a stage returning another result type, fails here rather than in a pipeline run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import pytest
+import yaml
+from prefect import Flow
+
+from flows.stages.registry import STAGES, Stage
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOYMENTS = {d["name"]: d for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]}
+# The deployments that are not stages of the training pipeline.
+NOT_STAGES = {"ml-pipeline", "score"}
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.name)
+def test_each_stage_is_the_deployment_of_its_name_with_its_entrypoint(stage: Stage[Any]) -> None:
+    assert stage.name in DEPLOYMENTS, f"prefect.yaml has no deployment '{stage.name}'"
+    assert DEPLOYMENTS[stage.name]["entrypoint"] == stage.entrypoint
+    assert (ROOT / stage.entrypoint.split(":")[0]).is_file()
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.name)
+def test_each_stage_flow_has_its_name_and_returns_its_result_type(stage: Stage[Any]) -> None:
+    flow = stage.flow()
+    assert isinstance(flow, Flow)
+    assert flow.name == stage.name  # the deployment `<name>/<name>` that the pipeline runs
+    assert get_type_hints(flow.fn)["return"] is stage.result
+
+
+def test_every_stage_deployment_is_in_the_registry() -> None:
+    assert set(DEPLOYMENTS) - NOT_STAGES == {s.name for s in STAGES}
+
+
+def test_the_pipeline_module_imports_no_stage_code() -> None:
+    """As a deployment, the pipeline's process launches stages by name: importing it must not pull in
+    MLflow, XGBoost or DVC (seconds of start-up for every pipeline run)."""
+    heavy = ("mlflow", "xgboost", "dvc", "sklearn", "flows.stages.train")
+    probe = f"import sys, flows.training_flow; print(' '.join(m for m in {heavy} if m in sys.modules))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert loaded == []
