@@ -1,7 +1,9 @@
-"""Issue 7, item 9: 20 pipeline runs queued at once on the local services (re-runs of a tiny batch).
+"""Issue 7, item 9: pipeline runs queued at once on the local services (re-runs of a tiny batch).
 
 The `make up` topology with MLOPS_PREFECT_DATABASE=postgres; the ml-pipeline deployment's concurrency
-limit keeps the rest queued on the server.
+limit (4) keeps the rest queued on the server. 12 runs, three times the limit: 8 wait at the start and the
+queue drains in three waves. (Each run is 6 processes on this machine's 2 cores, so the time grows with the
+count: 20 runs took 14 minutes, a quarter of CI's hour, for no path that 12 do not take.)
 
 All complete, the queue drains, the services log no server error; prints p50/p95 of stage latency
 (a stage flow run's creation to its Running state) and the total time.
@@ -31,7 +33,7 @@ from tests.faults.conftest import assert_nothing_lost, deployed_topology, fresh_
 from tests.faults.test_orchestrator_faults import submit, summary_of, wait_final
 
 ROWS = 2000
-RUNS = 20
+RUNS = 12
 SERVER_ERRORS = re.compile(r"Traceback|Internal Server Error|\" 5\d\d |database is locked")
 
 
@@ -71,7 +73,7 @@ def unfinished_runs() -> int:
 
 
 @pytest.mark.timeout(1800)
-def test_twenty_pipeline_runs_at_once_all_complete_without_server_errors(
+def test_a_queue_of_pipeline_runs_all_complete_without_server_errors(
     topology: tuple[LocalServices, Settings],
 ) -> None:
     services, settings = topology
