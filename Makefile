@@ -87,8 +87,8 @@ run: venv ## run the pipeline on batches 1 2 3, embedded (no servers): BATCHES=.
 .PHONY: test
 test: venv tools argocd-crds ## all tests: unit, integration against real MinIO, MLflow and Prefect, faults and load
 	$(RUN) pytest tests/unit tests/contract tests/images tests/charts
-	$(RUN) pytest tests/integration
-	$(RUN) pytest tests/faults
+	$(RUN) pytest tests/integration --durations=12
+	$(RUN) pytest tests/faults --durations=12
 
 .PHONY: test-fast
 test-fast: venv ## the offline layer, no Go build and no service: unit tests and the stage Jobs' contract
