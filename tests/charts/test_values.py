@@ -20,7 +20,7 @@ SCHEMA_REJECTIONS = {
         "/mlflow/resources/requests/memory",
     ),
     "unknown stage runner": ({"flowRuns.stageRunner": "sometimes"}, "/flowRuns/stageRunner"),
-    "port out of range": ({"externalDatabase.port": "70000"}, "/externalDatabase/port"),
+    "negative replicas": ({"prefectServer.replicas": "-1"}, "/prefectServer/replicas"),
     "ui api url without /api": (
         {"prefectServer.uiApiUrl": "http://localhost:4200"},
         "/prefectServer/uiApiUrl",
@@ -36,10 +36,9 @@ SCHEMA_REJECTIONS = {
     "toleration with an unknown effect": ({"tolerations[0].effect": "Sometimes"}, "/tolerations/0/effect"),
 }
 
-EXTERNAL_DB = {"postgres.enabled": "false", "externalDatabase.host": "db.example.com"}
+EXTERNAL_DB = {"postgres.enabled": "false"}
 EXTERNAL_S3 = {"minio.enabled": "false", "externalS3.endpoint": "https://s3.example.com"}
 GUARD_FAILURES = {
-    "postgres off, no host": ({"postgres.enabled": "false"}, "mlops", "set externalDatabase.host"),
     "postgres off, no secret": (EXTERNAL_DB, "mlops", "set externalDatabase.existingSecret"),
     "minio off, no endpoint": ({"minio.enabled": "false"}, "mlops", "set externalS3.endpoint"),
     "minio off, no secret": (EXTERNAL_S3, "mlops", "set externalS3.existingSecret"),

@@ -2,11 +2,8 @@
 {{- define "mlops-platform.validation.all" -}}
 {{- $v := .Values -}}
 {{- if and (not $v.postgres.enabled) (or $v.prefectServer.enabled $v.mlflow.enabled) -}}
-{{- if not $v.externalDatabase.host -}}
-{{- fail "postgres.enabled is false: set externalDatabase.host (or set postgres.enabled=true)" -}}
-{{- end -}}
 {{- if not $v.externalDatabase.existingSecret -}}
-{{- fail "postgres.enabled is false: set externalDatabase.existingSecret to a Secret with keys prefect-database-url and mlflow-database-url" -}}
+{{- fail "postgres.enabled is false: set externalDatabase.existingSecret to a Secret with keys prefect-database-url and mlflow-database-url (or set postgres.enabled=true)" -}}
 {{- end -}}
 {{- end -}}
 {{- if and (not $v.minio.enabled) (or $v.worker.enabled $v.mlflow.enabled) -}}
