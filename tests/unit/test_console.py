@@ -43,3 +43,18 @@ def test_a_refusals_traceback_and_failed_states_are_dropped_and_the_rest_kept() 
     )
     assert hide.filter(record("Finished in state Completed()"))
     assert hide.filter(record("LandingError: a word in a library's message", name="botocore"))
+
+
+def test_a_refusal_defined_after_the_filter_was_installed_is_dropped_too() -> None:
+    """`mlops run` installs the filter at start; a stage's module, and the refusal it raises, is imported
+    only when the stage runs."""
+    from flows.logic.refusal import Refusal
+
+    hide = HideRefusals()
+
+    class SheetNotFound(Refusal):
+        pass
+
+    assert not hide.filter(
+        record("Finished in state Failed('Task run encountered an exception SheetNotFound: batch 3')")
+    )
