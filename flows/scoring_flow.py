@@ -22,7 +22,7 @@ from flows.contracts import BatchNumber, DatasetName, ScoringResult
 from flows.logic.scoring import ROW_COLUMN, pinned_version, prediction_frame, predictions_stem
 from flows.settings import get_settings
 from flows.stages.runner import publish
-from flows.tasks import data, model
+from flows.tasks import data, model, versions
 
 
 @flow(name="score", log_prints=True)
@@ -34,7 +34,7 @@ def score_batch(batch_number: BatchNumber, dataset: DatasetName | None = None) -
     _, definition = resolve_definition(settings.dataset, settings)
     model_name = settings.scoring_model_name or settings.model_name
     version_number = pinned_version(settings.scoring_model_version, settings.environment)
-    version = model.load_version(model_name, version_number, settings)
+    version = versions.load_version(model_name, version_number, settings)
     get_run_logger().info(
         "environment %s scores batch %d with its pinned %s version %s (run %s)",
         settings.environment,

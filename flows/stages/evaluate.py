@@ -20,7 +20,7 @@ from flows.logic.evaluation import (
 from flows.logic.features import encode_labels
 from flows.stages.runner import publish, stage_settings
 from flows.stages.workspace import stage_workspace
-from flows.tasks import data, model
+from flows.tasks import data, model, versions
 
 
 def artifact_key(model_name: str, batch_number: int) -> str:
@@ -42,10 +42,10 @@ def evaluate(
         holdout = data.fetch_frame(dataset.file, "dataset.parquet", workspace, settings, only_split="holdout")
     rows = holdout.loc[:, declared.feature_columns]
     labels = encode_labels(holdout[declared.label.column], declared)
-    new_version = model.load_version(trained.model_name, trained.model_version, settings)
+    new_version = versions.load_version(trained.model_name, trained.model_version, settings)
     answer = model.predictions(new_version, rows, settings)
     new = answer_metrics(declared, labels, answer)
-    current = model.champion(settings)
+    current = versions.champion(settings)
     champion_metrics = None
     if current is not None:
         champion_metrics = answer_metrics(declared, labels, model.predictions(current, rows, settings))

@@ -8,19 +8,19 @@ from prefect import flow, get_run_logger
 from flows.contracts import DefinitionRef, EvaluationResult, PromotionResult
 from flows.logic.evaluation import champion_moved
 from flows.stages.runner import publish, stage_settings
-from flows.tasks import model
+from flows.tasks import versions
 
 
 @flow(name="promote", log_prints=True)
 def promote(evaluation: EvaluationResult, definition: DefinitionRef | None = None) -> PromotionResult:
     settings, definition = stage_settings(definition)
     logger = get_run_logger()
-    current = model.champion(settings)
+    current = versions.champion(settings)
     moved = champion_moved(evaluation.champion_version, str(current.version) if current else None)
     promoted = evaluation.promote and moved is None
     if promoted:
-        model.set_champion(evaluation.model_name, evaluation.model_version, settings)
-        current = model.champion(settings)
+        versions.set_champion(evaluation.model_name, evaluation.model_version, settings)
+        current = versions.champion(settings)
         logger.info(
             "%s version %s is now '%s': %s",
             evaluation.model_name,

@@ -21,8 +21,9 @@ from flows.logic.training import best_candidate, higher_is_better, train_key, tr
 from flows.settings import Settings
 from flows.stages.runner import publish, stage_settings
 from flows.stages.workspace import stage_workspace
-from flows.tasks import data, model
-from flows.tasks.model import THREADS_TAG, TRAIN_KEY_TAG, LoggedRun
+from flows.tasks import data, model, versions
+from flows.tasks.model import THREADS_TAG, LoggedRun
+from flows.tasks.versions import TRAIN_KEY_TAG
 
 
 @flow(name="train", log_prints=True)
@@ -45,7 +46,7 @@ def train(
         declared,
         version_of_code,
     )
-    existing = model.find_trained_version(key, settings)
+    existing = versions.find_trained_version(key, settings)
     if existing is not None:
         logger.info("version %s was trained from the same inputs: reusing it", existing.version)
         logged = LoggedRun(existing.run_id or "", existing.tags.get("mlops.model_uri", ""), existing.tags)
@@ -93,7 +94,7 @@ def train(
             settings,
         )
     version = (
-        str(model.register(logged.run_id, logged.model_uri, settings).version) if register_version else ""
+        str(versions.register(logged.run_id, logged.model_uri, settings).version) if register_version else ""
     )
     return publish(
         _result(logged, version, dataset, settings, reused=found is not None, pulled=pulled), settings
@@ -104,8 +105,8 @@ def register_best(candidates: list[TrainResult], settings: Settings) -> TrainRes
     """Register the candidate with the best validation score (or reuse its existing version)."""
     maximize = bool(candidates) and higher_is_better(candidates[0].valid_metric)
     best = candidates[best_candidate([c.valid_score for c in candidates], maximize)]
-    existing = model.find_trained_version(best.train_key, settings)
-    version = existing or model.register(best.run_id, best.model_uri, settings)
+    existing = versions.find_trained_version(best.train_key, settings)
+    version = existing or versions.register(best.run_id, best.model_uri, settings)
     get_run_logger().info(
         "best of %d candidates: run %s (valid %s %.4f) -> version %s",
         len(candidates),

@@ -30,7 +30,7 @@ from prefect.cache_policies import NO_CACHE
 
 import flows
 from flows import raw_row_model
-from flows.adapters.tracking import connect, model_versions, version_by_alias
+from flows.adapters.tracking import connect, model_versions
 from flows.contracts import DatasetVersion, EvaluationResult
 from flows.feature_code import derived_function
 from flows.logic.data_report import BatchReports, cdf, profiled_columns, shares
@@ -40,6 +40,7 @@ from flows.logic.features import SPLIT_COLUMN
 from flows.logic.training import TrainedModel, fit
 from flows.settings import Settings
 from flows.tasks.retry import IO_RETRIES
+from flows.tasks.versions import TRAIN_KEY_TAG
 
 # uv-made environments have no pip; MLflow warns about that on every logged model, and says at INFO that it
 # checks the input example against the signature it was just given.
@@ -55,7 +56,6 @@ class LoggedRun:
     tags: dict[str, str]
 
 
-TRAIN_KEY_TAG = "mlops.train_key"
 # The data report of the batches a run trained on (each batch's, from its ingestion), logged with the run;
 # the gate's decision links to it.
 DATA_REPORT_FILE = "data_report.json"
@@ -63,16 +63,6 @@ DATA_REPORT_TAG = "gate.data_report"
 EVALUATION_PLOTS, HISTORY_PLOT = "evaluation.png", "holdout_history.png"
 THREADS_TAG = "mlops.threads"
 MODEL_URI_TAG = "mlops.model_uri"
-
-
-@task(cache_policy=NO_CACHE, **IO_RETRIES)
-def find_trained_version(train_key: str, settings: Settings) -> ModelVersion | None:
-    """The registered version already trained from exactly these inputs, if any."""
-    client = connect(settings)
-    for version in model_versions(client, settings.model_name):
-        if version.tags.get(TRAIN_KEY_TAG) == train_key:
-            return version
-    return None
 
 
 @task(cache_policy=NO_CACHE)
@@ -296,25 +286,6 @@ def find_logged_run(train_key: str, settings: Settings) -> LoggedRun | None:
     return None
 
 
-@task(cache_policy=NO_CACHE, **IO_RETRIES)
-def register(run_id: str, model_uri: str, settings: Settings) -> ModelVersion:
-    """Register the run's model as a new version, in one call carrying the run's lineage tags.
-
-    Registration is the last write of training, so a failure before it leaves no version. A retry after
-    the version was created (and the server went away before the run was tagged) reuses that version.
-    """
-    client = connect(settings)
-    existing = model_versions(client, settings.model_name, run_id)
-    if existing:
-        version = min(existing, key=lambda v: int(v.version))
-    else:
-        tags = {k: v for k, v in client.get_run(run_id).data.tags.items() if not k.startswith("mlflow.")}
-        version = mlflow.register_model(model_uri, settings.model_name, tags=tags)
-    client.set_tag(run_id, "mlops.model_version", str(version.version))
-    get_run_logger().info("registered %s version %s (run %s)", settings.model_name, version.version, run_id)
-    return version
-
-
 def _importance_figure(booster: xgb.Booster) -> Any:
     fig, ax = plt.subplots(figsize=(7, 6))
     xgb.plot_importance(
@@ -441,16 +412,6 @@ def history_figure(versions: list[ModelVersion], metric: str) -> Any:
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
-def load_version(model_name: str, version: str, settings: Settings) -> ModelVersion:
-    return connect(settings).get_model_version(model_name, version)
-
-
-@task(cache_policy=NO_CACHE, **IO_RETRIES)
-def champion(settings: Settings) -> ModelVersion | None:
-    return version_by_alias(connect(settings), settings.model_name, settings.champion_alias)
-
-
-@task(cache_policy=NO_CACHE, **IO_RETRIES)
 def predictions(version: ModelVersion, rows: pd.DataFrame, settings: Settings) -> Any:
     """The registered version's answer for raw rows, loaded from the registry as any consumer would."""
     connect(settings)
@@ -560,8 +521,3 @@ def _gate_tags(new: Metrics, champion_version: ModelVersion | None, decision: Ga
         "gate.champion_version": str(champion_version.version) if champion_version else "",
         f"holdout.{decision.metric}": f"{decision.new_value:.6f}",
     }
-
-
-@task(cache_policy=NO_CACHE, **IO_RETRIES)
-def set_champion(model_name: str, version: str, settings: Settings) -> None:
-    connect(settings).set_registered_model_alias(model_name, settings.champion_alias, version)

@@ -21,8 +21,8 @@ from mlflow import MlflowClient
 from flows.contracts import TrainResult
 from flows.local_services import LocalServices
 from flows.stages.train import train
-from flows.tasks import model
-from flows.tasks.model import TRAIN_KEY_TAG
+from flows.tasks import model, versions
+from flows.tasks.versions import TRAIN_KEY_TAG
 from tests.faults.conftest import (
     FirstCall,
     ServiceOutage,
@@ -92,7 +92,7 @@ def test_registration_survives_mlflow_restart(
 ) -> None:
     dataset = prepared_batch_1(platform)
     monkeypatch.setenv("MLOPS_MLFLOW_HTTP_RETRIES", RESTART_WINDOW_RETRIES)
-    attempts = count_attempts(monkeypatch, model.register)
+    attempts = count_attempts(monkeypatch, versions.register)
     outage = ServiceOutage(services, "mlflow", OUTAGE_SECONDS, stop_timeout=3)
     created = stop_after_version_created(monkeypatch, outage)
 
@@ -116,7 +116,7 @@ def test_registration_retried_after_the_version_was_created_adds_no_version(
     monkeypatch.setenv("MLOPS_MLFLOW_HTTP_RETRIES", "0")  # the task's retries alone
     outage = ServiceOutage(services, "mlflow", None, stop_timeout=3)
     with pytest.MonkeyPatch.context() as fault_point:
-        attempts = count_attempts(fault_point, model.register)
+        attempts = count_attempts(fault_point, versions.register)
         created = stop_after_version_created(fault_point, outage)
         with pytest.raises(Exception, match=services.mlflow_url.removeprefix("http://")):
             train(dataset, 1)
@@ -129,7 +129,7 @@ def test_registration_retried_after_the_version_was_created_adds_no_version(
     [run_id] = registered_runs(platform.settings)
     logged = MlflowClient(platform.tracking_uri).get_run(run_id)
     # Registering again, as the next retry does once the server is back, finds that version.
-    again = model.register(run_id, logged.data.tags["mlops.model_uri"], platform.settings)
+    again = versions.register(run_id, logged.data.tags["mlops.model_uri"], platform.settings)
     assert str(again.version) == "1"
     # And a re-run of the stage reuses it.
     trained = train(dataset, 1)

@@ -39,12 +39,23 @@ def test_every_stage_deployment_is_in_the_registry() -> None:
     assert set(DEPLOYMENTS) - NOT_STAGES == {s.name for s in STAGES}
 
 
-def test_the_pipeline_module_imports_no_stage_code() -> None:
-    """As a deployment, the pipeline's process launches stages by name: importing it must not pull in
-    MLflow, XGBoost or DVC (seconds of start-up for every pipeline run)."""
-    heavy = ("mlflow", "xgboost", "dvc", "sklearn", "flows.stages.train")
-    probe = f"import sys, flows.training_flow; print(' '.join(m for m in {heavy} if m in sys.modules))"
+HEAVY = ("mlflow", "xgboost", "sklearn", "matplotlib", "dvc")
+
+
+@pytest.mark.parametrize(
+    ("module", "allowed"),
+    [
+        ("flows.training_flow", ()),  # as a deployment it launches stages by name
+        ("flows.stages.ingest", ("dvc",)),
+        ("flows.stages.prepare", ("dvc",)),
+        ("flows.stages.promote", ("mlflow",)),  # the registry's client, no model code
+    ],
+)
+def test_a_stage_process_imports_only_what_its_stage_uses(module: str, allowed: tuple[str, ...]) -> None:
+    """Each stage is a process of its own (a Kubernetes Job): what its module imports is start-up time
+    paid by every run (MLflow ~0.8 s, XGBoost with scikit-learn ~1 s, matplotlib ~0.3 s)."""
+    probe = f"import sys, {module}; print(' '.join(m for m in {HEAVY} if m in sys.modules))"
     loaded = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
-    assert loaded == []
+    assert set(loaded) <= set(allowed), loaded
