@@ -14,6 +14,10 @@ ARGOCD_VERSION := v3.5.7
 
 BIN := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
+# The long builds of make e2e (Kubernetes, etcd, CoreDNS, the node's images) are kept here across clones, as
+# Go and uv keep theirs: each under a key of what it is built from (a pinned version, its inputs' contents),
+# so a fresh clone links bin/ to them instead of building again. Delete it to build everything anew.
+BUILD_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mlops-platform
 # uv from PATH if present, else the one `make` bootstraps with pip.
 UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 RUN := $(UV) run --frozen

@@ -24,21 +24,28 @@ K8S_LDFLAGS = -s -w $(foreach pkg,k8s.io/component-base/version k8s.io/client-go
   -X $(pkg).gitMinor=$(word 2,$(K8S_SEMVER)) -X $(pkg).gitCommit= -X $(pkg).gitTreeState=clean \
   -X $(pkg).buildDate=$$build_date)
 
+# $(call cache_dir,DIR,KEY): DIR (in bin/) is a link to the build cache's directory KEY; each recipe below
+# builds into it only what it does not hold yet.
+cache_dir = mkdir -p $(BUILD_CACHE)/$(2) $(dir $(1)) && ln -sfn $(BUILD_CACHE)/$(2) $(1)
+
 $(K8S_TARGETS) &:
-	@mkdir -p $(K8S_BIN)
-	@echo "building Kubernetes $(K8S_VERSION) ($(K8S_COMMANDS)): about 10 minutes on 2 cores the first time"
-	cd hack/k8s && build_date=$$(go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes) && \
+	@$(call cache_dir,$(K8S_BIN),k8s/$(K8S_VERSION))
+	@if [ -n "$$(cd $(K8S_BIN) && ls $(K8S_COMMANDS) 2>&1 >/dev/null)" ]; then \
+	  echo "building Kubernetes $(K8S_VERSION) ($(K8S_COMMANDS)): about 10 minutes on 2 cores the first time"; \
+	  cd hack/k8s && build_date=$$(go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes) && \
 	  CGO_ENABLED=0 go build -trimpath -tags selinux,notest -ldflags "$(K8S_LDFLAGS)" -o $(K8S_BIN)/ \
-	    $(addprefix k8s.io/kubernetes/cmd/,$(K8S_COMMANDS))
+	    $(addprefix k8s.io/kubernetes/cmd/,$(K8S_COMMANDS)); fi
 
 $(ETCD_BIN)/etcd:
-	@mkdir -p $(ETCD_BIN)
-	cd hack/etcd && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $@ go.etcd.io/etcd/server/v3
+	@$(call cache_dir,$(ETCD_BIN),etcd/$(ETCD_VERSION))
+	test -x $@ || { cd hack/etcd && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $@ go.etcd.io/etcd/server/v3; }
 
-# hack/coredns/main.go: CoreDNS with only the plugins the node's cluster DNS needs.
+# hack/coredns/main.go: CoreDNS with only the plugins the node's cluster DNS needs (cached under the hash of
+# its sources, which a fresh clone's newer files do not change).
+COREDNS_KEY = $(shell cat hack/coredns/main.go hack/coredns/go.mod hack/coredns/go.sum | sha256sum | cut -c1-16)
 $(COREDNS_BIN)/coredns: hack/coredns/main.go hack/coredns/go.mod
-	@mkdir -p $(COREDNS_BIN)
-	cd hack/coredns && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $@ .
+	@$(call cache_dir,$(COREDNS_BIN),coredns/$(COREDNS_VERSION)-$(COREDNS_KEY))
+	test -x $@ || { cd hack/coredns && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $@ .; }
 
 .PHONY: k8s-bins
 k8s-bins: $(K8S_TARGETS) $(ETCD_BIN)/etcd $(COREDNS_BIN)/coredns ## build the pinned Kubernetes control plane, kubectl, etcd and CoreDNS into bin/
@@ -56,46 +63,57 @@ node-packages:
 
 # Images for the node, without a registry: a Debian root filesystem from debootstrap stands in for
 # python:3.11-slim (Python from Debian), the project's Dockerfiles are built on it with buildah, and each
-# image is saved as a tarball that the tests import into the node's containerd. buildah's storage (its
-# layer cache) is kept in bin/image-store.
+# image is saved as a tarball that the tests import into the node's containerd. The tarballs and buildah's
+# storage (its layer cache) live in the build cache; bin/images/ holds links to them.
 IMAGES_DIR  := $(BIN)/images
-IMAGE_BUILD := IMAGE_STORE=$(BIN)/image-store hack/images/build.sh
+IMAGE_CACHE := $(BUILD_CACHE)/images
+IMAGE_BUILD := IMAGE_STORE=$(BUILD_CACHE)/image-store hack/images/build.sh
 BASE_IMAGE  := localhost/debian-python:3.11-bookworm
 
+# $(call cached_image,KEY,ARGS): the target is a link to the build cache's <name>-<hash> file, which
+# `hack/images/build.sh ARGS` (@OUT@: that file) builds unless a build of the same inputs is there. The hash
+# covers KEY (what the arguments pin) and every prerequisite: a file's contents, a linked image's cache name.
+define cached_image
+@mkdir -p $(IMAGE_CACHE) $(@D)
+@key=$$({ echo '$(1)'; for f in $^; do if [ -L "$$f" ]; then readlink "$$f"; else sha256sum <"$$f"; fi; done; } \
+  | sha256sum | cut -c1-16) && out=$(IMAGE_CACHE)/$(basename $(@F))-$$key$(suffix $@) && \
+  if [ -e "$$out" ]; then echo "$(@F): built before, from the build cache"; \
+  else $(IMAGE_BUILD) $(subst @OUT@,"$$out",$(2)); fi && ln -sfn "$$out" $@
+endef
+
 $(IMAGES_DIR)/base.tar: hack/images/build.sh | node-packages
-	@mkdir -p $(IMAGES_DIR)
-	$(IMAGE_BUILD) base $@
+	$(call cached_image,$(BASE_IMAGE),base @OUT@)
 
 $(IMAGES_DIR)/pause.tar: hack/pause/main.go hack/images/build.sh | node-packages
 	@mkdir -p $(IMAGES_DIR)
 	cd hack/pause && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(IMAGES_DIR)/pause .
-	$(IMAGE_BUILD) pause $@ $(IMAGES_DIR)/pause
+	$(call cached_image,pause,pause @OUT@ $(IMAGES_DIR)/pause)
 
 $(IMAGES_DIR)/flow-runner.tar: images/flow-runner/Dockerfile pyproject.toml uv.lock README.md prefect.yaml \
     $(shell git ls-files flows datasets) $(IMAGES_DIR)/base.tar
-	$(IMAGE_BUILD) dockerfile $@ images/flow-runner/Dockerfile . localhost/$(FLOW_RUNNER_IMAGE) \
-	  --build-arg PYTHON_IMAGE=$(BASE_IMAGE) --build-arg UV_SYSTEM_CERTS=true
+	$(call cached_image,$(FLOW_RUNNER_IMAGE),dockerfile @OUT@ images/flow-runner/Dockerfile . \
+	  localhost/$(FLOW_RUNNER_IMAGE) --build-arg PYTHON_IMAGE=$(BASE_IMAGE) --build-arg UV_SYSTEM_CERTS=true)
 
 $(IMAGES_DIR)/mlflow.tar: images/mlflow/Dockerfile pyproject.toml uv.lock README.md $(IMAGES_DIR)/base.tar
-	$(IMAGE_BUILD) dockerfile $@ images/mlflow/Dockerfile . localhost/$(MLFLOW_IMAGE) \
-	  --build-arg PYTHON_IMAGE=$(BASE_IMAGE) --build-arg UV_SYSTEM_CERTS=true
+	$(call cached_image,$(MLFLOW_IMAGE),dockerfile @OUT@ images/mlflow/Dockerfile . localhost/$(MLFLOW_IMAGE) \
+	  --build-arg PYTHON_IMAGE=$(BASE_IMAGE) --build-arg UV_SYSTEM_CERTS=true)
 
 # PostgreSQL from Debian (15, bookworm's), standing in for the official image the chart defaults to.
 POSTGRES_IMAGE := mlops-platform/postgres:15-bookworm
 $(IMAGES_DIR)/postgres.tar: images/postgres/Dockerfile images/postgres/entrypoint.sh $(IMAGES_DIR)/base.tar
-	$(IMAGE_BUILD) dockerfile $@ images/postgres/Dockerfile images/postgres localhost/$(POSTGRES_IMAGE) \
-	  --build-arg BASE_IMAGE=$(BASE_IMAGE)
+	$(call cached_image,$(POSTGRES_IMAGE),dockerfile @OUT@ images/postgres/Dockerfile images/postgres \
+	  localhost/$(POSTGRES_IMAGE) --build-arg BASE_IMAGE=$(BASE_IMAGE))
 
 # MinIO's Dockerfile compiles in a golang image: the base plus this machine's Go, with its module and build
 # caches mounted into the build (only into RUN steps), so a warm cache makes it a link step.
 $(IMAGES_DIR)/golang.ref: $(IMAGES_DIR)/base.tar
-	$(IMAGE_BUILD) golang $@
+	$(call cached_image,$(shell go env GOVERSION),golang @OUT@)
 
 $(IMAGES_DIR)/minio.tar: images/minio/Dockerfile $(IMAGES_DIR)/golang.ref
-	$(IMAGE_BUILD) dockerfile $@ images/minio/Dockerfile images/minio localhost/$(MINIO_IMAGE) \
-	  --build-arg GOLANG_IMAGE=$$(cat $(IMAGES_DIR)/golang.ref) --build-arg RUNTIME_IMAGE=$(BASE_IMAGE) \
-	  --build-arg MINIO_VERSION=$(MINIO_VERSION) \
-	  --volume $$(go env GOMODCACHE):/root/go/pkg/mod --volume $$(go env GOCACHE):/root/.cache/go-build
+	$(call cached_image,$(MINIO_IMAGE) $(MINIO_VERSION),dockerfile @OUT@ images/minio/Dockerfile images/minio \
+	  localhost/$(MINIO_IMAGE) --build-arg GOLANG_IMAGE=$$(cat $(IMAGES_DIR)/golang.ref) \
+	  --build-arg RUNTIME_IMAGE=$(BASE_IMAGE) --build-arg MINIO_VERSION=$(MINIO_VERSION) \
+	  --volume $$(go env GOMODCACHE):/root/go/pkg/mod --volume $$(go env GOCACHE):/root/.cache/go-build)
 
 NODE_IMAGES := pause flow-runner mlflow postgres minio
 .PHONY: node-images
