@@ -7,7 +7,7 @@ result travels through the object store: the stage writes it under its flow run 
 from __future__ import annotations
 
 import time
-from typing import Any, TypeVar
+from typing import Any
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun
@@ -17,12 +17,10 @@ from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settin
 
 from flows.adapters.datasets import resolve_definition
 from flows.adapters.objectstore import open_fs, read_json, write_json
-from flows.contracts import DefinitionRef, StageResult
+from flows.contracts import DefinitionRef
 from flows.progress import report_stage
 from flows.settings import Settings, get_settings
-from flows.stages.registry import Stage
-
-ResultT = TypeVar("ResultT", bound=StageResult)
+from flows.stages.registry import ResultT, Stage
 
 
 class StageFailed(RuntimeError):
