@@ -22,7 +22,7 @@ from flows.settings import Settings
 from flows.stages.runner import publish, stage_settings
 from flows.stages.workspace import stage_workspace
 from flows.tasks import data, model, versions
-from flows.tasks.model import THREADS_TAG, LoggedRun
+from flows.tasks.model import MODEL_URI_TAG, THREADS_TAG, LoggedRun
 from flows.tasks.versions import TRAIN_KEY_TAG
 
 
@@ -49,7 +49,7 @@ def train(
     existing = versions.find_trained_version(key, settings)
     if existing is not None:
         logger.info("version %s was trained from the same inputs: reusing it", existing.version)
-        logged = LoggedRun(existing.run_id or "", existing.tags.get("mlops.model_uri", ""), existing.tags)
+        logged = LoggedRun(existing.run_id or "", existing.tags.get(MODEL_URI_TAG, ""), existing.tags)
         return publish(_result(logged, str(existing.version), dataset, settings, reused=True), settings)
     pulled: list[str] = []
     found = model.find_logged_run(key, settings)
