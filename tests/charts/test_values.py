@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,5 +110,30 @@ def test_should_comment_every_values_key() -> None:
         assert number > 0 and lines[number - 1].lstrip().startswith("#"), f"values.yaml:{number + 1} {key[1]}"
 
 
-def test_should_keep_the_schema_free_of_remote_refs() -> None:
-    assert "$ref" not in (CHART / "values.schema.json").read_text()
+def subschemas(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(node, dict):
+        yield path, node
+        for key, value in node.items():
+            yield from subschemas(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from subschemas(value, f"{path}/{index}")
+
+
+def test_should_refer_only_to_its_own_definitions() -> None:
+    """No remote schema (helm would fetch it, offline it fails), and every reference resolves."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    refs = [node["$ref"] for _, node in subschemas(schema) if "$ref" in node]
+    assert refs and all(ref.startswith("#/definitions/") for ref in refs), refs
+    assert {ref.removeprefix("#/definitions/") for ref in refs} == set(schema["definitions"])
+
+
+def test_should_define_each_repeated_rule_once() -> None:
+    """A sub-schema of any size written out twice is a copy that can drift: it belongs in `definitions`."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    seen: dict[str, list[str]] = {}
+    for path, node in subschemas(schema):
+        text = json.dumps(node, sort_keys=True)
+        if len(text) > 120:
+            seen.setdefault(text, []).append(path)
+    assert [paths for paths in seen.values() if len(paths) > 1] == []
