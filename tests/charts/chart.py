@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -15,6 +16,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "mlops-platform"
+# The non-root user the project's images are built with (flow-runner's Dockerfile makes it); the chart, the
+# work pool's job template and the other images must run as the same (tests/images checks they agree).
+FLOW_RUNNER_DOCKERFILE = ROOT / "images" / "flow-runner" / "Dockerfile"
+APP_UID = int(re.findall(r"useradd --uid (\d+)", FLOW_RUNNER_DOCKERFILE.read_text())[0])
 CI_VALUES = sorted(path.name for path in (CHART / "ci").glob("*-values.yaml"))
 # The values Argo CD deploys with (infra/gitops): each environment's, and the shared registry's.
 ENVIRONMENT_VALUES = sorted((ROOT / "infra" / "environments").glob("*/values.yaml"))

@@ -33,6 +33,8 @@ from prefect.utilities.schema_tools.validation import ValidationError, is_valid_
 from prefect.utilities.templating import find_placeholders
 from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration
 
+from tests.charts.chart import APP_UID
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "infra" / "work-pool" / "kubernetes-job-template.json"
 PREFECT_YAML_PATH = ROOT / "prefect.yaml"
@@ -344,9 +346,9 @@ def test_every_stage_pod_is_non_root_with_a_read_only_root_and_writable_scratch(
     job = stage_job(deployment)
     assert job.pod_spec["securityContext"] == {
         "runAsNonRoot": True,
-        "runAsUser": 10001,
-        "runAsGroup": 10001,
-        "fsGroup": 10001,
+        "runAsUser": APP_UID,
+        "runAsGroup": APP_UID,
+        "fsGroup": APP_UID,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
     assert job.container["securityContext"] == {

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.charts.chart import APP_UID
 from tests.e2e.clients import Kubectl, port_forward
 from tests.e2e.cluster import KUBERNETES_SERVICE_IP, ROOT, kubernetes_version
 from tests.e2e.node import NODE_IP, NODE_NAME, NODE_TAINT, POD_CIDR, Node
@@ -137,7 +138,7 @@ def test_should_run_a_job_of_the_project_image_that_reaches_the_api_through_dns_
     report = json.loads(wait_for_job(kubectl, "probe").strip().splitlines()[-1])
     assert report["kubernetes"] == KUBERNETES_SERVICE_IP  # CoreDNS, from the Service
     assert report["version"] == kubernetes_version()  # through kube-proxy's DNAT to the API server
-    assert report["uid"] == 10001  # the image's own non-root user
+    assert report["uid"] == APP_UID  # the image's own non-root user
     assert ipaddress.ip_address(report["address"]) in ipaddress.ip_network(POD_CIDR)
     assert report["project"] == "/app/flows"
 

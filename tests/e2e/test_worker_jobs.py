@@ -14,7 +14,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import DeploymentUpdate
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from flows.local_services import LocalServices, Ports
+from devenv.services import LocalServices, Ports
+from tests.charts.chart import APP_UID
 from tests.contract.test_stage_jobs import (
     DEPLOYMENT_NAMES,
     POOL_NAME,
@@ -189,9 +190,9 @@ def test_should_run_non_root_with_a_read_only_root_and_writable_scratch(
     job = submitted[deployment]
     assert job.pod_spec["securityContext"] == {
         "runAsNonRoot": True,
-        "runAsUser": 10001,
-        "runAsGroup": 10001,
-        "fsGroup": 10001,
+        "runAsUser": APP_UID,
+        "runAsGroup": APP_UID,
+        "fsGroup": APP_UID,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
     assert job.container["securityContext"] == {

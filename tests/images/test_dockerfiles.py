@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.charts.chart import APP_UID, CHART
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = sorted((ROOT / "images").glob("*/Dockerfile"))
@@ -73,9 +76,17 @@ def test_should_run_as_a_fixed_non_root_user(dockerfile: Path) -> None:
     uid = (
         yaml.safe_load(VALUES.read_text())["postgres"]["uid"]
         if dockerfile.parent.name == "postgres"
-        else 10001
+        else APP_UID
     )
     assert users and users[-1] == f"{uid}:{uid}"
+
+
+def test_should_run_the_chart_and_the_flow_run_jobs_as_the_images_user() -> None:
+    helpers = (CHART / "templates" / "_helpers.tpl").read_text()
+    assert f'{{{{- define "mlops-platform.uid" -}}}}{APP_UID}{{{{- end -}}}}' in helpers
+    template = json.loads((ROOT / "infra" / "work-pool" / "kubernetes-job-template.json").read_text())
+    pod = template["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]
+    assert {pod["securityContext"][k] for k in ("runAsUser", "runAsGroup", "fsGroup")} == {APP_UID}
 
 
 def test_should_lock_the_postgres_driver_for_the_mlflow_image() -> None:

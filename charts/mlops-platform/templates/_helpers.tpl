@@ -34,6 +34,9 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s:%s" .repository .tag -}}
 {{- end -}}
 
+{{/* The non-root user of the project's images (flow-runner, mlflow, minio): their Dockerfiles' USER. */}}
+{{- define "mlops-platform.uid" -}}10001{{- end -}}
+
 {{/* Pod securityContext for a fixed UID. */}}
 {{- define "mlops-platform.security.pod" -}}
 runAsNonRoot: true
