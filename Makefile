@@ -107,6 +107,10 @@ test-repeat: venv tools argocd-crds ## the integration and fault steps N times i
 faults: venv tools ## only the fault and load tests (part of make test): services down, kills, full disk, 20 pipelines
 	$(RUN) pytest tests/faults
 
+.PHONY: docs
+docs: venv ## regenerate docs/ pages made from the code (reference, dataset definition, benchmarks: BENCH_RESULTS=bench/results/latest.json publishes a run)
+	$(RUN) python -m devenv.docs $(if $(BENCH_RESULTS),--bench-results $(BENCH_RESULTS))
+
 .PHONY: lint
 lint: venv ## ruff and mypy, as CI runs them
 	$(RUN) ruff check .
@@ -129,12 +133,12 @@ CANDIDATES ?= 1
 
 .PHONY: up
 up: venv tools ## start local services: Prefect :4200, MLflow :5000, MinIO :9000, a process worker
-	$(RUN) mlops up
+	$(RUN) python -m devenv up
 	@echo local > $(STATE)/target
 
 .PHONY: down
 down: ## stop exactly what `make up` started
-	@if [ -d .venv ]; then $(RUN) mlops down; fi
+	@if [ -d .venv ]; then $(RUN) python -m devenv down; fi
 
 # Where deploy-flows registers: the platform brought up last (`make up`: local, `make deploy`: cluster).
 TARGET ?= $(shell cat $(STATE)/target 2>/dev/null || echo local)

@@ -22,9 +22,9 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from bench import datapath, dvc_repro, latency, overhead, report, validation
 from bench.landing import land_batch
+from devenv.services import LocalServices, Ports
 from flows.adapters.datasets import load_definition
 from flows.adapters.landing import write_landing_batch
-from flows.local_services import LocalServices, Ports
 from flows.logic.demo import generate_batch
 from flows.logic.features import prepare_dataset
 from flows.settings import Settings

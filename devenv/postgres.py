@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from flows.local_services import unprivileged_env
+from devenv.processes import unprivileged_env
 
 SUPERUSER = "prefect"
 DATABASE = "prefect"

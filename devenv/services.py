@@ -1,13 +1,12 @@
 """The local-services topology as processes: MinIO, an MLflow server, a Prefect server and a process worker.
 
-`mlops up` starts what is not running yet (pid files make it idempotent), `mlops down` stops exactly what
-it started. Logs, pid files, data and the generated MinIO credentials live in `<MLOPS_HOME>/services/`.
+`make up` (`python -m devenv up`) starts what is not running yet (pid files make it idempotent), `make down`
+stops exactly what it started. Logs, pid files, data and the generated MinIO credentials live in
+`<MLOPS_HOME>/services/`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import json
 import os
 import random
@@ -25,9 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devenv import REPO, postgres
+from devenv.processes import reap, unprivileged_env, wait_http
+
 BUCKETS = ("mlops-data", "mlops-landing", "mlflow-artifacts")
 WORK_POOL = "local-process"
-REPO = Path(__file__).resolve().parent.parent
 
 
 # Ports handed out by free_port in this process: never twice, even once their service has stopped.
@@ -198,14 +199,14 @@ class LocalServices:
         os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            _reap(pid)
+            reap(pid)
             try:
                 os.killpg(pid, 0)
             except ProcessLookupError:
                 return True
             time.sleep(0.2)
         os.killpg(pid, signal.SIGKILL)
-        _reap(pid)
+        reap(pid)
         return True
 
     def start_minio(self) -> int:
@@ -282,14 +283,12 @@ class LocalServices:
         return self.spawn("mlflow", argv, env, f"{self.mlflow_url}/health")
 
     def start_postgres(self) -> int:
-        from flows import local_postgres
-
         password = self.postgres_password()
-        parent = local_postgres.data_parent(self.root)
-        data = local_postgres.init_cluster(parent, password)
-        argv = local_postgres.server_argv(data, self.ports.postgres)
-        pid = self.spawn("postgres", argv, {}, None, user=local_postgres.run_as(), cwd=parent)
-        local_postgres.wait_ready(self.ports.postgres, password)
+        parent = postgres.data_parent(self.root)
+        data = postgres.init_cluster(parent, password)
+        argv = postgres.server_argv(data, self.ports.postgres)
+        pid = self.spawn("postgres", argv, {}, None, user=postgres.run_as(), cwd=parent)
+        postgres.wait_ready(self.ports.postgres, password)
         return pid
 
     def start_prefect(self) -> int:
@@ -301,10 +300,10 @@ class LocalServices:
             "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "2",
         }
         if self.prefect_database == "postgres":
-            from flows.local_postgres import connection_url
-
             password = self.postgres_password()
-            env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = connection_url(self.ports.postgres, password)
+            env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = postgres.connection_url(
+                self.ports.postgres, password
+            )
         argv = [
             sys.executable,
             "-m",
@@ -368,11 +367,6 @@ class LocalServices:
         return [name for name in ("worker", "prefect", "postgres", "mlflow", "minio") if self.stop(name)]
 
 
-def unprivileged_env() -> dict[str, str]:
-    """What a service run as another user inherits: none of our credentials."""
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
-
-
 def pool_is_ready(api_url: str, pool: str) -> bool:
     """Whether a worker has created the pool and reported in (the pool's status is READY)."""
     try:
@@ -380,23 +374,3 @@ def pool_is_ready(api_url: str, pool: str) -> bool:
             return bool(json.loads(response.read()).get("status") == "READY")
     except OSError:
         return False
-
-
-def _reap(pid: int) -> None:
-    """Collect the exit status when the service is our own child (else it lingers as a zombie)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-
-
-def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url} died (exit {process.returncode}); log:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status < 500:
-                    return
-        except (OSError, http.client.HTTPException):  # not listening yet, or not speaking HTTP yet
-            time.sleep(0.3)
-    raise TimeoutError(f"{url} not up after {timeout}s; see {log}")

@@ -117,9 +117,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     status.add_argument("flow_run", nargs="?", help="the flow run's id (default: the latest pipeline run)")
 
-    commands.add_parser("up", help="start MinIO, MLflow, Prefect server and a process worker (idempotent)")
-    commands.add_parser("down", help="stop what `mlops up` started")
-
     args = parser.parse_args(argv)
     settings = get_settings()
     try:
@@ -154,10 +151,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return reproduce_version(args.model, settings)
         if args.command == "status":
             return pipeline_status(args.flow_run, settings)
-        if args.command == "up":
-            return services_up(settings)
-        if args.command == "down":
-            return services_down(settings)
         if args.command == "promote":
             return promote_environment(args.source, args.target, args.repo, args.base, args.remote, settings)
         return show_lineage(args.model, settings)
@@ -390,29 +383,6 @@ def dataset_publish(name: str, settings: Settings) -> int:
         f"published dataset {name!r} ({len(definition.columns)} columns, {definition.label.task}) to "
         f"{published_url(name, settings)}: pipelines of {name!r} train with it from now on"
     )
-    return 0
-
-
-def services_up(settings: Settings) -> int:
-    from flows.local_services import LocalServices
-
-    local = LocalServices(settings.home_dir / "services", prefect_database=settings.prefect_database)
-    print(f"starting local services (logs and pid files in {local.root}) ...", flush=True)
-    pids = local.up()
-    print("running: " + ", ".join(f"{name} (pid {pid})" for name, pid in pids.items()))
-    print(f"  Prefect UI  http://127.0.0.1:{local.ports.prefect}")
-    print(f"  MLflow UI   {local.mlflow_url}")
-    print(f"  MinIO       {local.minio_url} (console http://127.0.0.1:{local.ports.minio_console})")
-    print(f"Point a shell at them: source {local.root / 'env.sh'}")
-    print("Next: make deploy-flows && make trigger BATCH=1")
-    return 0
-
-
-def services_down(settings: Settings) -> int:
-    from flows.local_services import LocalServices
-
-    stopped = LocalServices(settings.home_dir / "services").down()
-    print("stopped: " + (", ".join(stopped) or "nothing was running"))
     return 0
 
 

@@ -89,12 +89,12 @@ $(IMAGES_DIR)/pause.tar: hack/pause/main.go hack/images/build.sh | node-packages
 	cd hack/pause && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(IMAGES_DIR)/pause .
 	$(call cached_image,pause,pause @OUT@ $(IMAGES_DIR)/pause)
 
-$(IMAGES_DIR)/flow-runner.tar: images/flow-runner/Dockerfile pyproject.toml uv.lock README.md prefect.yaml \
+$(IMAGES_DIR)/flow-runner.tar: images/flow-runner/Dockerfile pyproject.toml uv.lock prefect.yaml \
     $(shell git ls-files flows datasets) $(IMAGES_DIR)/base.tar
 	$(call cached_image,$(FLOW_RUNNER_IMAGE),dockerfile @OUT@ images/flow-runner/Dockerfile . \
 	  localhost/$(FLOW_RUNNER_IMAGE) --build-arg PYTHON_IMAGE=$(BASE_IMAGE) --build-arg UV_SYSTEM_CERTS=true)
 
-$(IMAGES_DIR)/mlflow.tar: images/mlflow/Dockerfile pyproject.toml uv.lock README.md $(IMAGES_DIR)/base.tar
+$(IMAGES_DIR)/mlflow.tar: images/mlflow/Dockerfile pyproject.toml uv.lock $(IMAGES_DIR)/base.tar
 	$(call cached_image,$(MLFLOW_IMAGE),dockerfile @OUT@ images/mlflow/Dockerfile . localhost/$(MLFLOW_IMAGE) \
 	  --build-arg PYTHON_IMAGE=$(BASE_IMAGE) --build-arg UV_SYSTEM_CERTS=true)
 

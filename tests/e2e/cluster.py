@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from flows.local_services import free_port
+from devenv.services import free_port
 from tests.e2e.pki import CertificateAuthority, KeyPair, service_account_keys
 from tests.e2e.processes import Processes
 

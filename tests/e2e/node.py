@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from flows.local_services import free_port
+from devenv.services import free_port
 from tests.e2e.clients import Kubectl
 from tests.e2e.cluster import (
     ROOT,

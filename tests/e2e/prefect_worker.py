@@ -1,7 +1,7 @@
 """A Prefect kubernetes worker as a process, pointed at the test cluster as the chart's worker
 ServiceAccount, on the project's kubernetes work pool; and prefect.yaml's deployments registered on it.
 
-The Prefect server is the one `make up` and the integration tests start (flows.local_services).
+The Prefect server is the one `make up` and the integration tests start (devenv.services).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from flows.local_services import pool_is_ready
+from devenv.services import pool_is_ready
 from tests.e2e.clients import Kubectl
 from tests.e2e.cluster import ROOT, ControlPlane, kubeconfig
 from tests.e2e.processes import Processes

@@ -1,7 +1,7 @@
 """The chart on the node: its PostgreSQL, MinIO, MLflow, Prefect server and worker run from the images built
 offline, the bucket hook Job completes, and each service answers through `kubectl port-forward`. Then the
-README's cluster steps run the pipeline on batch 1: each stage a Job on the node, its data pulled by hash from
-the in-cluster MinIO, the model registered in the in-cluster MLflow."""
+cluster steps of docs/kubernetes.md run the pipeline on batch 1: each stage a Job on the node, its data
+pulled by hash from the in-cluster MinIO, the model registered in the in-cluster MLflow."""
 
 from __future__ import annotations
 
@@ -194,7 +194,7 @@ def test_should_have_the_worker_polling_its_kubernetes_pool_on_the_in_cluster_se
     assert [worker["status"] for worker in workers] == ["ONLINE"]
 
 
-# --- the pipeline on batch 1, run as the README's cluster steps say --------------------------------------
+# --- the pipeline on batch 1, run as the cluster steps of docs/kubernetes.md say -----------------------
 
 
 @dataclass(frozen=True)
@@ -221,7 +221,7 @@ def in_worker(kubectl: Kubectl, *argv: str, timeout: float = 300) -> str:
 
 
 def deploy_flows_cluster(kubectl: Kubectl) -> None:
-    """`make deploy-flows-cluster`, the README's command, with this cluster's kubectl and kubeconfig."""
+    """`make deploy-flows-cluster` (docs/kubernetes.md), with this cluster's kubectl and kubeconfig."""
     env = {
         **os.environ,
         "KUBECONFIG": str(kubectl.kubeconfig),
@@ -349,7 +349,7 @@ def test_should_register_the_model_in_the_in_cluster_mlflow(pipeline: PipelineRu
 def test_should_say_how_the_pipeline_ended_with_mlops_status_in_the_worker(
     pipeline: PipelineRun, kubectl: Kubectl
 ) -> None:
-    """The README's step after `--watch`: the latest pipeline run's result, from the in-cluster stores."""
+    """The step after `--watch` (docs/kubernetes.md): the latest pipeline run's result, from the stores."""
     out = in_worker(kubectl, "mlops", "status")
     assert ": Completed" in out, out
     rows = pipeline.summary["rows"]

@@ -15,10 +15,10 @@ import pytest
 from mlflow import MlflowClient
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from devenv.postgres import remove_data
+from devenv.services import LocalServices, Ports
 from flows.adapters.catalog import Catalog
 from flows.contracts import DatasetVersion, FileVersion
-from flows.local_postgres import remove_data
-from flows.local_services import LocalServices, Ports
 from flows.logic.demo import generate_batch
 from flows.settings import Settings
 from flows.stages.ingest import ingest

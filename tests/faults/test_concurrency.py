@@ -17,7 +17,7 @@ from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 from prefect.client.schemas.objects import FlowRun
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from flows.local_services import LocalServices
+from devenv.services import LocalServices
 from flows.settings import Settings
 from tests.faults.conftest import assert_nothing_lost, deployed_topology, fresh_catalog, land
 from tests.faults.test_orchestrator_faults import submit, wait_final

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import s3fs
 
+from devenv.services import LocalServices
 from flows.adapters.catalog import Catalog
-from flows.local_services import LocalServices
 from flows.logic.demo import generate_batch
 from flows.stages.ingest import ingest
 from flows.stages.prepare import prepare

@@ -27,7 +27,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 
-from flows.local_services import LocalServices
+from devenv.services import LocalServices
 from flows.settings import Settings
 from tests.faults.conftest import assert_nothing_lost, deployed_topology, fresh_catalog, land
 from tests.faults.test_orchestrator_faults import submit, summary_of, wait_final

@@ -18,8 +18,8 @@ import mlflow.pyfunc
 import pytest
 from mlflow import MlflowClient
 
+from devenv.services import LocalServices
 from flows.contracts import TrainResult
-from flows.local_services import LocalServices
 from flows.stages.train import train
 from flows.tasks import model, versions
 from flows.tasks.versions import TRAIN_KEY_TAG

@@ -26,9 +26,9 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.deployments import run_deployment
 
+from devenv.services import LocalServices
 from flows.adapters.objectstore import open_fs, read_json
 from flows.contracts import PipelineSummary
-from flows.local_services import LocalServices
 from flows.settings import Settings
 from flows.training_flow import training_pipeline
 from tests.faults.conftest import (

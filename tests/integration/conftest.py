@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from flows.local_services import REPO, LocalServices, Ports
+from devenv.services import REPO, LocalServices, Ports
 from flows.settings import Settings
 
 DATA_BUCKET, LANDING_BUCKET = "mlops-data", "mlops-landing"

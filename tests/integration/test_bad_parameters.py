@@ -16,9 +16,9 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectAlreadyExists
 
+from devenv.services import WORK_POOL, LocalServices
 from flows.adapters.catalog import Catalog
 from flows.contracts import MAX_BATCH_NUMBER
-from flows.local_services import WORK_POOL, LocalServices
 from flows.logic.demo import generate_batch
 from tests.integration.conftest import LANDING_BUCKET, Platform, deploy_flows
 from tests.integration.helpers import land_frame, registry_state, remote_objects

@@ -14,10 +14,10 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlo
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 
+from devenv.services import LocalServices
 from flows.adapters.objectstore import open_fs, read_json
 from flows.cli import main
 from flows.contracts import PipelineSummary
-from flows.local_services import LocalServices
 from flows.logic.demo import generate_batch
 from flows.settings import Settings
 from flows.training_flow import training_pipeline

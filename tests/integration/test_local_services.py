@@ -1,4 +1,4 @@
-"""`mlops up` is idempotent, `mlops down` stops exactly what it started (shown on MinIO alone), and
+"""`make up` is idempotent, `make down` stops exactly what it started (shown on MinIO alone), and
 Prefect's optional local PostgreSQL keeps its data across both."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from flows import local_postgres
-from flows.local_services import LocalServices, Ports
+from devenv import postgres
+from devenv.services import LocalServices, Ports
 
 
 def alive(pid: int) -> bool:
@@ -66,8 +66,8 @@ def test_prefect_on_local_postgres_keeps_its_data_across_down_and_up(tmp_path: P
                 assert client.read_work_pool("survives-restart").id == made.id
     finally:
         local.down()
-        location = (local.root / "postgres.location").read_text() if local_postgres.run_as() else ""
-        local_postgres.remove_data(local.root)
+        location = (local.root / "postgres.location").read_text() if postgres.run_as() else ""
+        postgres.remove_data(local.root)
     assert not location or not Path(location).exists()
     assert not list((local.root / "prefect").glob("*.db")), "Prefect wrote a SQLite database"
     assert stat.S_IMODE((local.root / "postgres.credentials").stat().st_mode) == 0o600

@@ -25,8 +25,8 @@ import pytest
 from mlflow import MlflowClient
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 
+from devenv.services import REPO, free_port, wait_http
 from flows.cli import main
-from flows.local_services import REPO, free_port, wait_http
 from tests.integration.conftest import Platform, new_platform
 from tests.integration.helpers import land_frame
 

@@ -22,7 +22,7 @@ from mlflow import MlflowClient
 from mlflow.entities import ViewType
 from prefect.client.orchestration import get_client
 
-from flows.local_services import LocalServices
+from devenv.services import LocalServices
 from flows.logic.demo import generate_batch
 from tests.integration.conftest import Platform
 from tests.integration.helpers import land_bytes, land_frame

@@ -18,7 +18,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolUpdate
 
-from flows.local_services import LocalServices
+from devenv.services import LocalServices
 from tests.charts.chart import RELEASE, Rendered, find_helm, pod_spec, render
 
 

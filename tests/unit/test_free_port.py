@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from flows import local_services
-from flows.local_services import NODE_PORTS, Ports, ephemeral_range, free_port, port_candidates
+from devenv import services
+from devenv.services import NODE_PORTS, Ports, ephemeral_range, free_port, port_candidates
 
 
 def test_candidates_avoid_the_ephemeral_range_and_node_ports() -> None:
@@ -43,7 +43,7 @@ def test_a_port_in_use_is_not_handed_out(monkeypatch: pytest.MonkeyPatch) -> Non
         probe.bind(("127.0.0.1", 0))
         taken, other = listener.getsockname()[1], probe.getsockname()[1]
         probe.close()
-        monkeypatch.setattr(local_services, "port_candidates", lambda _: [taken, other])
+        monkeypatch.setattr(services, "port_candidates", lambda _: [taken, other])
         assert free_port() == other
         with pytest.raises(RuntimeError, match="no free port"):
             free_port()  # `other` is handed out already, `taken` is in use
