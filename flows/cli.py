@@ -8,6 +8,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flows.logic.tag_names import (
+    GATE_DECISION_TAG,
+    GATE_REASON_TAG,
+    LINEAGE_BATCH_NUMBER_TAG,
+    LINEAGE_BATCHES_TAG,
+    LINEAGE_CODE_VERSION_TAG,
+    LINEAGE_DATASET_MD5_TAG,
+    LINEAGE_DATASET_TAG,
+    LINEAGE_DEFINITION_TAG,
+    LINEAGE_FLOW_RUN_TAG,
+    LINEAGE_PIPELINE_RUN_TAG,
+    LINEAGE_RAW_MD5S_TAG,
+)
 from flows.settings import Settings, get_settings, use_embedded_prefect
 
 if TYPE_CHECKING:  # the pipeline imports Prefect, MLflow and XGBoost: load them only when needed
@@ -460,7 +473,7 @@ def _is_dataset_name(name: str) -> bool:
 
 def version_settings(tags: dict[str, str], settings: Settings) -> Settings:
     """The settings of the dataset a version was trained on (its catalog, landing and model)."""
-    return settings.for_dataset(tags.get("lineage.dataset") or settings.dataset)
+    return settings.for_dataset(tags.get(LINEAGE_DATASET_TAG) or settings.dataset)
 
 
 def retract_batch(batch: int, reason: str, force: bool, settings: Settings) -> int:
@@ -480,7 +493,9 @@ def retract_batch(batch: int, reason: str, force: bool, settings: Settings) -> i
         print(f"mlops batch retract: batch {batch} is retracted already", file=sys.stderr)
         return 1
     registered = model_versions(connect(settings), settings.model_name)
-    used = versions_trained_on(batch, {str(v.version): v.tags.get("lineage.batches", "") for v in registered})
+    used = versions_trained_on(
+        batch, {str(v.version): v.tags.get(LINEAGE_BATCHES_TAG, "") for v in registered}
+    )
     if used and not force:
         print(
             f"mlops batch retract: {settings.model_name} version(s) {', '.join(used)} were trained on batch "
@@ -601,7 +616,7 @@ def show_lineage(ref: str, settings: Settings) -> int:
     mv, alias = found
     tags = dict(mv.tags or {})
     retracted = Catalog(version_settings(tags, settings)).retractions()
-    trained_on = [int(b) for b in filter(None, tags.get("lineage.batches", "").split(","))]
+    trained_on = [int(b) for b in filter(None, tags.get(LINEAGE_BATCHES_TAG, "").split(","))]
     retracted_rows = [
         ("retracted batch", f"{r.batch_number}: {r.reason} ({r.retracted_at})")
         for n, r in sorted(retracted.items())
@@ -609,18 +624,18 @@ def show_lineage(ref: str, settings: Settings) -> int:
     ]
     rows = [
         ("model", f"{mv.name} version {mv.version}" + (f" (@{alias})" if alias else "")),
-        ("dataset", tags.get("lineage.dataset", "?")),
-        ("definition sha256", tags.get("lineage.dataset_definition", "?")),
+        ("dataset", tags.get(LINEAGE_DATASET_TAG, "?")),
+        ("definition sha256", tags.get(LINEAGE_DEFINITION_TAG, "?")),
         ("aliases", ", ".join(mv.aliases or []) or "-"),
-        ("batch", tags.get("lineage.batch_number", "?")),
-        ("trained on batches", tags.get("lineage.batches", "?")),
-        ("raw data md5 (batch:md5)", tags.get("lineage.raw_md5s", "?")),
-        ("dataset md5", tags.get("lineage.dataset_md5", "?")),
-        ("code version", tags.get("lineage.code_version", "?")),
-        ("prefect flow run (train)", tags.get("lineage.prefect_flow_run_id", "?")),
-        ("prefect pipeline run", tags.get("lineage.prefect_pipeline_run_id", "?")),
+        ("batch", tags.get(LINEAGE_BATCH_NUMBER_TAG, "?")),
+        ("trained on batches", tags.get(LINEAGE_BATCHES_TAG, "?")),
+        ("raw data md5 (batch:md5)", tags.get(LINEAGE_RAW_MD5S_TAG, "?")),
+        ("dataset md5", tags.get(LINEAGE_DATASET_MD5_TAG, "?")),
+        ("code version", tags.get(LINEAGE_CODE_VERSION_TAG, "?")),
+        ("prefect flow run (train)", tags.get(LINEAGE_FLOW_RUN_TAG, "?")),
+        ("prefect pipeline run", tags.get(LINEAGE_PIPELINE_RUN_TAG, "?")),
         ("mlflow run", mv.run_id or "?"),
-        ("gate", f"{tags.get('gate.decision', '?')}: {tags.get('gate.reason', '')}"),
+        ("gate", f"{tags.get(GATE_DECISION_TAG, '?')}: {tags.get(GATE_REASON_TAG, '')}"),
         *retracted_rows,
     ]
     width = max(len(k) for k, _ in rows)

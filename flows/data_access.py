@@ -18,6 +18,7 @@ from pathlib import Path
 from flows.adapters.catalog import Catalog, raw_stem
 from flows.adapters.dvc_store import REMOTE, dvc_file_text
 from flows.contracts import FileVersion
+from flows.logic.tag_names import LINEAGE_DATASET_MD5_TAG, LINEAGE_RAW_MD5S_TAG
 from flows.settings import Settings
 
 
@@ -33,14 +34,14 @@ class Restored:
 
 def lineage_files(tags: dict[str, str], catalog: Catalog, raw: bool) -> dict[str, FileVersion]:
     """The files a version's lineage names: its dataset, and with `raw` its raw batches."""
-    md5 = tags.get("lineage.dataset_md5", "")
+    md5 = tags.get(LINEAGE_DATASET_MD5_TAG, "")
     dataset = catalog.dataset_by_md5(md5) if md5 else None
     if dataset is None:
         raise DataGetError(f"no dataset with md5 {md5 or '(none recorded)'} in the catalog at {catalog.root}")
     files = {"dataset.parquet": dataset.file}
     if raw:
         ingested = catalog.raw_versions()
-        for item in filter(None, tags.get("lineage.raw_md5s", "").split(",")):
+        for item in filter(None, tags.get(LINEAGE_RAW_MD5S_TAG, "").split(",")):
             batch, _, batch_md5 = item.partition(":")
             version = ingested.get(int(batch))
             if version is None or version.file.md5 != batch_md5:

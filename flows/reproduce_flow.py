@@ -29,12 +29,18 @@ from flows.feature_code import derive, derived_function, features_file
 from flows.logic.definition import parse_definition
 from flows.logic.evaluation import answer_metrics
 from flows.logic.features import SPLIT_COLUMN, encode_labels
+from flows.logic.tag_names import (
+    LINEAGE_CODE_VERSION_TAG,
+    LINEAGE_DATASET_MD5_TAG,
+    LINEAGE_DATASET_TAG,
+    LINEAGE_DEFINITION_TAG,
+    REPRODUCTION_OF_TAG,
+    THREADS_TAG,
+)
 from flows.logic.training import logged_params, training_params
 from flows.settings import get_settings
 from flows.stages.workspace import stage_workspace
 from flows.tasks import data, model
-
-REPRODUCTION_OF_TAG = "mlops.reproduction_of"
 
 
 class ReproductionError(RuntimeError):
@@ -47,18 +53,18 @@ def reproduce(model_name: str, version: str) -> ReproductionResult:
     uri = settings.resolved_tracking_uri  # the registry only: `connect` would make the default's experiment
     original = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version(model_name, version)
     tags = dict(original.tags or {})
-    settings = settings.for_dataset(tags.get("lineage.dataset") or settings.dataset)
+    settings = settings.for_dataset(tags.get(LINEAGE_DATASET_TAG) or settings.dataset)
     client = connect(settings)
     run = client.get_run(original.run_id or "")
-    where, text = stored_definition_text(tags.get("lineage.dataset_definition", ""), settings)
+    where, text = stored_definition_text(tags.get(LINEAGE_DEFINITION_TAG, ""), settings)
     declared = parse_definition(text, where)
-    dataset = Catalog(settings).dataset_by_md5(tags.get("lineage.dataset_md5", ""))
+    dataset = Catalog(settings).dataset_by_md5(tags.get(LINEAGE_DATASET_MD5_TAG, ""))
     if dataset is None:
         raise ReproductionError(
             f"{model_name} version {version} was trained on dataset md5 "
-            f"{tags.get('lineage.dataset_md5') or '(none recorded)'}, which the catalog does not hold"
+            f"{tags.get(LINEAGE_DATASET_MD5_TAG) or '(none recorded)'}, which the catalog does not hold"
         )
-    threads = int(run.data.tags.get(model.THREADS_TAG) or cpu_budget())
+    threads = int(run.data.tags.get(THREADS_TAG) or cpu_budget())
     params = training_params(declared, logged_params(run.data.params), threads=threads)
     differences = _differences(tags, run.data.tags, settings.code_version)
     with tempfile.TemporaryDirectory() as tmp, stage_workspace("reproduce", settings) as workspace:
@@ -71,7 +77,7 @@ def reproduce(model_name: str, version: str) -> ReproductionResult:
         lineage = {k: v for k, v in tags.items() if k.startswith("lineage.")}
         reproduction = lineage | {
             REPRODUCTION_OF_TAG: f"{model_name}/{version}",
-            model.THREADS_TAG: str(threads),
+            THREADS_TAG: str(threads),
         }
         logged = model.log_run(
             trained,
@@ -123,10 +129,10 @@ def _features_file(model_name: str, version: str, folder: Path) -> Path | None:
 def _differences(version_tags: dict[str, str], run_tags: dict[str, str], configured_code: str) -> list[str]:
     """What this reproduction cannot hold as the original had it."""
     found = []
-    original_code = version_tags.get("lineage.code_version", "")
+    original_code = version_tags.get(LINEAGE_CODE_VERSION_TAG, "")
     current = code_version(configured_code)
     if original_code != current:
         found.append(f"code version {current} (the original: {original_code or 'not recorded'})")
-    if model.THREADS_TAG not in run_tags:
+    if THREADS_TAG not in run_tags:
         found.append("the original's thread count is not recorded: this run uses this machine's CPUs")
     return found

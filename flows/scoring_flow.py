@@ -20,6 +20,7 @@ from prefect import flow, get_run_logger
 from flows.adapters.datasets import resolve_definition
 from flows.contracts import BatchNumber, DatasetName, ScoringResult
 from flows.logic.scoring import ROW_COLUMN, pinned_version, prediction_frame, predictions_stem
+from flows.logic.tag_names import LINEAGE_DATASET_TAG
 from flows.settings import get_settings
 from flows.stages.runner import publish
 from flows.tasks import data, model, versions
@@ -43,7 +44,7 @@ def score_batch(batch_number: BatchNumber, dataset: DatasetName | None = None) -
         version_number,
         version.run_id,
     )
-    trained_on = (version.tags or {}).get("lineage.dataset", settings.dataset)
+    trained_on = (version.tags or {}).get(LINEAGE_DATASET_TAG, settings.dataset)
     if trained_on != settings.dataset:
         raise ValueError(
             f"{model_name} version {version_number} was trained on dataset {trained_on!r}, not "

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from flows.logic.definition import DatasetDefinition, Task
+from flows.logic.tag_names import GATE_DECISION_TAG, GATE_REASON_TAG
 
 # The gate's decision, as a tag on the model version (and its run): what `mlops promote` checks.
-GATE_DECISION_TAG = "gate.decision"
 GATE_PROMOTE, GATE_KEEP = "promote", "keep"
 
 
@@ -141,7 +141,7 @@ def promotion_gate(
 def rerun_decision(decision: GateDecision, first_tags: Mapping[str, str]) -> GateDecision:
     """The decision of a re-run on a version evaluated before: never a promotion. Its first decision stands
     (the one `mlops promote` trusts); a re-run that moved the champion would rewrite history."""
-    first = f"{first_tags.get(GATE_DECISION_TAG, '?')}: {first_tags.get('gate.reason', '')}"
+    first = f"{first_tags.get(GATE_DECISION_TAG, '?')}: {first_tags.get(GATE_REASON_TAG, '')}"
     reason = f"re-run of a version evaluated before (its decision stands: {first}); now {decision.reason}"
     return replace(decision, promote=False, reason=reason)
 

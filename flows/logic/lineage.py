@@ -4,16 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from flows.logic.tag_names import (
+    LINEAGE_BATCH_NUMBER_TAG,
+    LINEAGE_BATCHES_TAG,
+    LINEAGE_CODE_VERSION_TAG,
+    LINEAGE_DATASET_KEY_TAG,
+    LINEAGE_DATASET_MD5_TAG,
+    LINEAGE_DATASET_TAG,
+    LINEAGE_DEFINITION_TAG,
+    LINEAGE_FLOW_RUN_TAG,
+    LINEAGE_PIPELINE_RUN_TAG,
+    LINEAGE_RAW_MD5S_TAG,
+)
+
 REQUIRED_TAGS = (
-    "lineage.dataset",
-    "lineage.dataset_definition",
-    "lineage.batch_number",
-    "lineage.batches",
-    "lineage.raw_md5s",
-    "lineage.dataset_md5",
-    "lineage.dataset_key",
-    "lineage.code_version",
-    "lineage.prefect_flow_run_id",
+    LINEAGE_DATASET_TAG,
+    LINEAGE_DEFINITION_TAG,
+    LINEAGE_BATCH_NUMBER_TAG,
+    LINEAGE_BATCHES_TAG,
+    LINEAGE_RAW_MD5S_TAG,
+    LINEAGE_DATASET_MD5_TAG,
+    LINEAGE_DATASET_KEY_TAG,
+    LINEAGE_CODE_VERSION_TAG,
+    LINEAGE_FLOW_RUN_TAG,
 )
 
 
@@ -32,16 +45,16 @@ def lineage_tags(
     if len(batches) != len(raw_md5s):
         raise ValueError("one raw md5 per batch is needed")
     return {
-        "lineage.dataset": dataset,
-        "lineage.dataset_definition": definition_sha256,
-        "lineage.batch_number": str(batch_number),
-        "lineage.batches": ",".join(map(str, batches)),
-        "lineage.raw_md5s": ",".join(f"{b}:{m}" for b, m in zip(batches, raw_md5s, strict=True)),
-        "lineage.dataset_md5": dataset_md5,
-        "lineage.dataset_key": dataset_key,
-        "lineage.code_version": code_version,
-        "lineage.prefect_flow_run_id": flow_run_id,
-        "lineage.prefect_pipeline_run_id": pipeline_run_id,
+        LINEAGE_DATASET_TAG: dataset,
+        LINEAGE_DEFINITION_TAG: definition_sha256,
+        LINEAGE_BATCH_NUMBER_TAG: str(batch_number),
+        LINEAGE_BATCHES_TAG: ",".join(map(str, batches)),
+        LINEAGE_RAW_MD5S_TAG: ",".join(f"{b}:{m}" for b, m in zip(batches, raw_md5s, strict=True)),
+        LINEAGE_DATASET_MD5_TAG: dataset_md5,
+        LINEAGE_DATASET_KEY_TAG: dataset_key,
+        LINEAGE_CODE_VERSION_TAG: code_version,
+        LINEAGE_FLOW_RUN_TAG: flow_run_id,
+        LINEAGE_PIPELINE_RUN_TAG: pipeline_run_id,
     }
 
 

@@ -16,8 +16,9 @@ from typing import Any
 
 import yaml
 
-from flows.logic.evaluation import GATE_DECISION_TAG, GATE_PROMOTE
+from flows.logic.evaluation import GATE_PROMOTE
 from flows.logic.lineage import missing_lineage
+from flows.logic.tag_names import GATE_DECISION_TAG, GATE_REASON_TAG
 
 ENVIRONMENTS_DIR = "infra/environments"
 PIN_NAME_PATH = ("scoring", "model", "name")
@@ -121,7 +122,7 @@ def promotion_refusals(tags: Mapping[str, str]) -> list[str]:
     if not decision:
         problems.append(f"no gate decision recorded ({GATE_DECISION_TAG}): it was never evaluated")
     elif decision != GATE_PROMOTE:
-        reason = tags.get("gate.reason") or "no reason recorded"
+        reason = tags.get(GATE_REASON_TAG) or "no reason recorded"
         problems.append(f"its gate did not pass: {GATE_DECISION_TAG} is {decision!r} ({reason})")
     return problems
 
@@ -174,7 +175,7 @@ def commit_message(
         f"Promote {pin} to {target}",
         "",
         f"{target} pinned {previous}; {source}'s champion is {pin}.",
-        f"gate: {tags.get(GATE_DECISION_TAG, '?')}: {tags.get('gate.reason', '')}",
+        f"gate: {tags.get(GATE_DECISION_TAG, '?')}: {tags.get(GATE_REASON_TAG, '')}",
     ]
     lines += [f"{key}: {tags[key]}" for key in sorted(tags) if key.startswith("lineage.")]
     return "\n".join(lines) + "\n"

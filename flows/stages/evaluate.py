@@ -10,7 +10,6 @@ from prefect.artifacts import create_markdown_artifact
 from flows.adapters.datasets import fetch_definition
 from flows.contracts import DatasetVersion, DefinitionRef, EvaluationResult, TrainResult
 from flows.logic.evaluation import (
-    GATE_DECISION_TAG,
     answer_metrics,
     answer_values,
     comparison_markdown,
@@ -18,6 +17,7 @@ from flows.logic.evaluation import (
     rerun_decision,
 )
 from flows.logic.features import encode_labels
+from flows.logic.tag_names import GATE_DECISION_TAG
 from flows.stages.runner import publish, stage_settings
 from flows.stages.workspace import stage_workspace
 from flows.tasks import data, model, versions

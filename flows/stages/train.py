@@ -17,13 +17,13 @@ from flows.adapters.datasets import definition_path, fetch_definition_source
 from flows.contracts import DatasetVersion, DefinitionRef, TrainResult
 from flows.feature_code import derive, derived_function
 from flows.logic.lineage import lineage_tags
+from flows.logic.tag_names import MODEL_URI_TAG, THREADS_TAG, TRAIN_KEY_TAG
 from flows.logic.training import best_candidate, higher_is_better, train_key, training_params
 from flows.settings import Settings
 from flows.stages.runner import publish, stage_settings
 from flows.stages.workspace import stage_workspace
 from flows.tasks import data, model, versions
-from flows.tasks.model import MODEL_URI_TAG, THREADS_TAG, LoggedRun
-from flows.tasks.versions import TRAIN_KEY_TAG
+from flows.tasks.model import LoggedRun
 
 
 @flow(name="train", log_prints=True)

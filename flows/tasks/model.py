@@ -35,12 +35,23 @@ from flows.contracts import DatasetVersion, EvaluationResult
 from flows.feature_code import derived_function
 from flows.logic.data_report import BatchReports, cdf, profiled_columns, shares
 from flows.logic.definition import ColumnSpec, DatasetDefinition
-from flows.logic.evaluation import GATE_DECISION_TAG, GATE_KEEP, GATE_PROMOTE, GateDecision, Metrics
+from flows.logic.evaluation import GATE_KEEP, GATE_PROMOTE, GateDecision, Metrics
 from flows.logic.features import SPLIT_COLUMN
+from flows.logic.tag_names import (
+    BATCH_NUMBER_TAG,
+    EVALUATION_OF_TAG,
+    GATE_CHAMPION_VERSION_TAG,
+    GATE_DATA_REPORT_TAG,
+    GATE_DECISION_TAG,
+    GATE_MARGIN_TAG,
+    GATE_REASON_TAG,
+    LINEAGE_BATCH_NUMBER_TAG,
+    MODEL_URI_TAG,
+    TRAIN_KEY_TAG,
+)
 from flows.logic.training import TrainedModel, fit
 from flows.settings import Settings
 from flows.tasks.retry import IO_RETRIES
-from flows.tasks.versions import TRAIN_KEY_TAG
 
 # uv-made environments have no pip; MLflow warns about that on every logged model, and says at INFO that it
 # checks the input example against the signature it was just given.
@@ -59,10 +70,7 @@ class LoggedRun:
 # The data report of the batches a run trained on (each batch's, from its ingestion), logged with the run;
 # the gate's decision links to it.
 DATA_REPORT_FILE = "data_report.json"
-DATA_REPORT_TAG = "gate.data_report"
 EVALUATION_PLOTS, HISTORY_PLOT = "evaluation.png", "holdout_history.png"
-THREADS_TAG = "mlops.threads"
-MODEL_URI_TAG = "mlops.model_uri"
 
 
 @task(cache_policy=NO_CACHE)
@@ -390,13 +398,13 @@ def history_figure(versions: list[ModelVersion], metric: str) -> Any:
     """Each evaluated version's holdout metric by the batch it was trained up to, champions marked."""
     points = sorted(
         (
-            int(v.tags["lineage.batch_number"]),
+            int(v.tags[LINEAGE_BATCH_NUMBER_TAG]),
             float(v.tags[f"holdout.{metric}"]),
             str(v.version),
             v.tags.get(GATE_DECISION_TAG) == GATE_PROMOTE,
         )
         for v in versions
-        if f"holdout.{metric}" in (v.tags or {}) and "lineage.batch_number" in (v.tags or {})
+        if f"holdout.{metric}" in (v.tags or {}) and LINEAGE_BATCH_NUMBER_TAG in (v.tags or {})
     )
     fig, ax = plt.subplots(figsize=(7, 4))
     for promoted, label, marker in ((True, "promoted", "o"), (False, "kept the champion", "x")):
@@ -445,7 +453,7 @@ def record_evaluation(
     client.log_inputs(version.run_id, [DatasetInput(entity, holdout_tags)])
     tags = _gate_tags(new, champion_version, decision)
     if any(a.path == DATA_REPORT_FILE for a in client.list_artifacts(version.run_id)):
-        tags[DATA_REPORT_TAG] = f"runs:/{version.run_id}/{DATA_REPORT_FILE}"
+        tags[GATE_DATA_REPORT_TAG] = f"runs:/{version.run_id}/{DATA_REPORT_FILE}"
     for key, value in tags.items():
         client.set_model_version_tag(version.name, version.version, key, value)
         client.set_tag(version.run_id, key, value)
@@ -473,9 +481,6 @@ def _evaluation_result(
     )
 
 
-EVALUATION_OF_TAG = "mlops.evaluation_of"
-
-
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
 def record_reevaluation(
     version: ModelVersion,
@@ -495,7 +500,7 @@ def record_reevaluation(
     metrics = _comparison_metrics(new, champion_metrics)
     tags = _gate_tags(new, champion_version, decision) | {
         EVALUATION_OF_TAG: f"{version.name}/{version.version}",
-        "mlops.batch_number": str(batch_number),
+        BATCH_NUMBER_TAG: str(batch_number),
     }
     with mlflow.start_run(run_name=f"evaluation-v{version.version}-batch-{batch_number}", tags=tags):
         mlflow.log_input(
@@ -516,8 +521,8 @@ def _comparison_metrics(new: Metrics, champion_metrics: Metrics | None) -> dict[
 def _gate_tags(new: Metrics, champion_version: ModelVersion | None, decision: GateDecision) -> dict[str, str]:
     return {
         GATE_DECISION_TAG: GATE_PROMOTE if decision.promote else GATE_KEEP,
-        "gate.reason": decision.reason,
-        "gate.margin": str(decision.margin),
-        "gate.champion_version": str(champion_version.version) if champion_version else "",
+        GATE_REASON_TAG: decision.reason,
+        GATE_MARGIN_TAG: str(decision.margin),
+        GATE_CHAMPION_VERSION_TAG: str(champion_version.version) if champion_version else "",
         f"holdout.{decision.metric}": f"{decision.new_value:.6f}",
     }

@@ -9,11 +9,11 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.adapters.tracking import connect, model_versions, version_by_alias
+from flows.logic.tag_names import MODEL_VERSION_TAG, TRAIN_KEY_TAG
 from flows.settings import Settings
 from flows.tasks.retry import IO_RETRIES
 
 # The hash of everything that shaped a model (flows.logic.training.train_key), on its run and version.
-TRAIN_KEY_TAG = "mlops.train_key"
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
@@ -40,7 +40,7 @@ def register(run_id: str, model_uri: str, settings: Settings) -> ModelVersion:
     else:
         tags = {k: v for k, v in client.get_run(run_id).data.tags.items() if not k.startswith("mlflow.")}
         version = mlflow.register_model(model_uri, settings.model_name, tags=tags)
-    client.set_tag(run_id, "mlops.model_version", str(version.version))
+    client.set_tag(run_id, MODEL_VERSION_TAG, str(version.version))
     get_run_logger().info("registered %s version %s (run %s)", settings.model_name, version.version, run_id)
     return version
 

@@ -20,9 +20,9 @@ from mlflow import MlflowClient
 
 from devenv.services import LocalServices
 from flows.contracts import TrainResult
+from flows.logic.tag_names import TRAIN_KEY_TAG
 from flows.stages.train import train
 from flows.tasks import model, versions
-from flows.tasks.versions import TRAIN_KEY_TAG
 from tests.faults.conftest import (
     FirstCall,
     ServiceOutage,

@@ -15,7 +15,8 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from flows.adapters.datasets import BUNDLED_DATASETS
 from flows.logic.data_report import report_key
 from flows.logic.demo import generate_batch
-from flows.tasks.model import DATA_REPORT_FILE, DATA_REPORT_TAG
+from flows.logic.tag_names import GATE_DATA_REPORT_TAG
+from flows.tasks.model import DATA_REPORT_FILE
 from flows.training_flow import training_pipeline
 from tests.integration.conftest import Platform
 from tests.integration.helpers import land_frame
@@ -51,7 +52,7 @@ def test_the_report_travels_from_ingest_to_the_run_and_the_gate_and_a_drifted_ba
     client = MlflowClient(platform.tracking_uri, platform.tracking_uri)
     version = client.get_model_version(platform.settings.model_name, summary.model_version)
     run_id = version.run_id or ""
-    assert version.tags[DATA_REPORT_TAG] == f"runs:/{run_id}/{DATA_REPORT_FILE}"
+    assert version.tags[GATE_DATA_REPORT_TAG] == f"runs:/{run_id}/{DATA_REPORT_FILE}"
     logged = json.loads(Path(client.download_artifacts(run_id, DATA_REPORT_FILE, str(tmp_path))).read_text())
     assert [r["batch"] for r in logged["batches"]] == [1, 2]
     assert logged["batches"][1]["reference_batches"] == [1] and logged["batches"][1]["rows"] == ROWS

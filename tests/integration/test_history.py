@@ -8,7 +8,7 @@ from typing import Any
 from mlflow import MlflowClient
 
 from flows.logic.demo import generate_batch
-from flows.tasks.model import EVALUATION_OF_TAG
+from flows.logic.tag_names import EVALUATION_OF_TAG
 from flows.training_flow import training_pipeline
 from tests.integration.conftest import Platform
 from tests.integration.helpers import land_frame

@@ -21,9 +21,9 @@ from flows.logic.contract import conform
 from flows.logic.demo import generate_batch
 from flows.logic.features import prepare_dataset
 from flows.logic.lineage import missing_lineage
+from flows.logic.tag_names import EVALUATION_OF_TAG
 from flows.stages.evaluate import artifact_key
 from flows.stages.promote import promote
-from flows.tasks.model import EVALUATION_OF_TAG
 from flows.training_flow import training_pipeline
 from tests.definitions import loan
 from tests.integration.conftest import DATA_BUCKET, Platform

@@ -11,7 +11,7 @@ import sys
 from mlflow import MlflowClient
 
 from flows.logic.demo import generate_batch
-from flows.reproduce_flow import REPRODUCTION_OF_TAG
+from flows.logic.tag_names import REPRODUCTION_OF_TAG
 from flows.training_flow import training_pipeline
 from tests.integration.conftest import Platform
 from tests.integration.helpers import land_frame

@@ -58,3 +58,23 @@ def test_no_import_cycle_in_flows() -> None:
         if name not in state:
             visit(name, [name])
     assert cycles == []
+
+
+def test_each_tag_name_is_spelled_only_in_tag_names() -> None:
+    """A tag name typed out beside its constant drifts from it unnoticed: flows uses the constants."""
+    from flows.logic import tag_names
+
+    names = {value for key, value in vars(tag_names).items() if key.endswith("_TAG")}
+    spelled = {
+        module: sorted(
+            {
+                n.value
+                for n in ast.walk(ast.parse(path.read_text()))
+                if isinstance(n, ast.Constant) and isinstance(n.value, str)
+            }
+            & names
+        )
+        for module, path in MODULES.items()
+        if module != "flows.logic.tag_names"
+    }
+    assert {module: found for module, found in spelled.items() if found} == {}
