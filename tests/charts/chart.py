@@ -20,6 +20,15 @@ CHART = ROOT / "charts" / "mlops-platform"
 # work pool's job template and the other images must run as the same (tests/images checks they agree).
 FLOW_RUNNER_DOCKERFILE = ROOT / "images" / "flow-runner" / "Dockerfile"
 APP_UID = int(re.findall(r"useradd --uid (\d+)", FLOW_RUNNER_DOCKERFILE.read_text())[0])
+
+
+def chart_ports() -> dict[str, int]:
+    """The services' ports, from the chart's one home for them (the `mlops-platform.port` helper)."""
+    helpers = (CHART / "templates" / "_helpers.tpl").read_text()
+    table = re.findall(r'define "mlops-platform.port" -}}\n{{- get \(dict ([^)]*)\)', helpers)[0].split()
+    return {name.strip('"'): int(port) for name, port in zip(table[::2], table[1::2], strict=True)}
+
+
 CI_VALUES = sorted(path.name for path in (CHART / "ci").glob("*-values.yaml"))
 # The values Argo CD deploys with (infra/gitops): each environment's, and the shared registry's.
 ENVIRONMENT_VALUES = sorted((ROOT / "infra" / "environments").glob("*/values.yaml"))

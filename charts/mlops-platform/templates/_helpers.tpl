@@ -34,6 +34,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s:%s" .repository .tag -}}
 {{- end -}}
 
+{{/* Each service's port, in one place: containers, Services, NetworkPolicies, URLs, NOTES. */}}
+{{- define "mlops-platform.port" -}}
+{{- get (dict "prefect" 4200 "mlflow" 5000 "minio" 9000 "minioConsole" 9001 "postgres" 5432) . -}}
+{{- end -}}
+
 {{/* The non-root user of the project's images (flow-runner, mlflow, minio): their Dockerfiles' USER. */}}
 {{- define "mlops-platform.uid" -}}10001{{- end -}}
 
@@ -116,7 +121,7 @@ fi
 {{- if .Values.worker.apiUrl -}}
 {{- .Values.worker.apiUrl -}}
 {{- else -}}
-{{- printf "http://%s:4200/api" (include "mlops-platform.names.component" (dict "ctx" . "component" "prefect-server")) -}}
+{{- printf "http://%s:%s/api" (include "mlops-platform.names.component" (dict "ctx" . "component" "prefect-server")) (include "mlops-platform.port" "prefect") -}}
 {{- end -}}
 {{- end -}}
 
@@ -125,7 +130,7 @@ fi
 {{- if .Values.flowRuns.mlflowTrackingUri -}}
 {{- .Values.flowRuns.mlflowTrackingUri -}}
 {{- else -}}
-{{- printf "http://%s:5000" (include "mlops-platform.names.component" (dict "ctx" . "component" "mlflow")) -}}
+{{- printf "http://%s:%s" (include "mlops-platform.names.component" (dict "ctx" . "component" "mlflow")) (include "mlops-platform.port" "mlflow") -}}
 {{- end -}}
 {{- end -}}
 
@@ -149,7 +154,7 @@ MLOPS_SCORING_MODEL_VERSION: {{ .Values.scoring.model.version | quote }}
 {{/* S3 endpoint: in-release MinIO or externalS3.endpoint. */}}
 {{- define "mlops-platform.s3.endpoint" -}}
 {{- if .Values.minio.enabled -}}
-{{- printf "http://%s:9000" (include "mlops-platform.names.component" (dict "ctx" . "component" "minio")) -}}
+{{- printf "http://%s:%s" (include "mlops-platform.names.component" (dict "ctx" . "component" "minio")) (include "mlops-platform.port" "minio") -}}
 {{- else -}}
 {{- .Values.externalS3.endpoint -}}
 {{- end -}}
