@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -20,6 +21,23 @@ CHART = ROOT / "charts" / "mlops-platform"
 # work pool's job template and the other images must run as the same (tests/images checks they agree).
 FLOW_RUNNER_DOCKERFILE = ROOT / "images" / "flow-runner" / "Dockerfile"
 APP_UID = int(re.findall(r"useradd --uid (\d+)", FLOW_RUNNER_DOCKERFILE.read_text())[0])
+
+
+def makefile_value(name: str) -> str:
+    """A version the Makefile pins (its one home), e.g. UV_VERSION, MINIO_VERSION."""
+    match = re.search(rf"^{name}\s*:=\s*(\S+)", (ROOT / "Makefile").read_text(), re.M)
+    assert match, name
+    return match.group(1)
+
+
+def locked_version(package: str) -> str:
+    """The version uv.lock installs: what the code runs, so what every other pin must match."""
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    return next(str(p["version"]) for p in lock["package"] if p["name"] == package)
+
+
+def project_version() -> str:
+    return str(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"])
 
 
 def chart_ports() -> dict[str, int]:

@@ -7,7 +7,16 @@ import json
 import re
 from typing import Any
 
-from tests.charts.chart import Json, Rendered, containers, pod_spec
+from tests.charts.chart import (
+    ROOT,
+    Json,
+    Rendered,
+    containers,
+    locked_version,
+    makefile_value,
+    pod_spec,
+    project_version,
+)
 
 CREDENTIAL_WORDS = re.compile(r"KEY|SECRET|PASSWORD|TOKEN")
 LABELS = (
@@ -68,15 +77,19 @@ def test_should_pin_every_image_to_a_tag_that_is_not_latest(ci_chart: Rendered) 
             assert PINNED_IMAGE.match(container["image"]), container["image"]
 
 
-def test_should_pin_the_server_images_the_brief_names(default_chart: Rendered) -> None:
+def test_should_pin_the_images_to_the_versions_the_project_runs(default_chart: Rendered) -> None:
+    """Each image at its one home's version: Prefect as uv.lock installs it (prefect.yaml says the same),
+    MinIO as `make tools` builds it, the project's images at the project's version."""
     images = {c["image"] for w in default_chart.workloads() for c in containers(w)}
+    prefect = locked_version("prefect")
     assert {
-        "prefecthq/prefect:3.9.1-python3.11",
+        f"prefecthq/prefect:{prefect}-python3.11",
         "postgres:17.6-bookworm",
-        "mlops-platform/minio:v0.0.0-20260212201848-7aac2a2c5b7c",
-        "mlops-platform/flow-runner:0.1.0",
-        "mlops-platform/mlflow:0.1.0",
+        f"mlops-platform/minio:{makefile_value('MINIO_VERSION')}",
+        f"mlops-platform/flow-runner:{project_version()}",
+        f"mlops-platform/mlflow:{project_version()}",
     } == images
+    assert f"\nprefect-version: {prefect}\n" in (ROOT / "prefect.yaml").read_text()
 
 
 def test_should_take_every_credential_env_var_from_a_secret_key_ref(ci_chart: Rendered) -> None:

