@@ -6,7 +6,8 @@ import argparse
 
 import pytest
 
-from flows.cli import batch_number, main, parse_model_ref, positive_int
+from flows.cli import batch_number, main, positive_int
+from flows.commands.versions import parse_model_ref
 from flows.contracts import MAX_BATCH_NUMBER
 
 
