@@ -312,3 +312,7 @@ def promote_environment(
     else:
         print(f"no remote {remote!r}: push {done.branch} and open a pull request into {base}")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

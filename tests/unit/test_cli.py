@@ -37,3 +37,12 @@ def test_run_rejects_a_text_batch_before_doing_anything(capsys: pytest.CaptureFi
         main(["run", "--batches", "x"])
     assert exit_info.value.code == 2
     assert "must be a positive integer, got 'x'" in capsys.readouterr().err
+
+
+def test_python_dash_m_runs_the_command() -> None:
+    """`python -m flows.cli` (how the tests and the seed's users call it) runs main, not just the import."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "lineage", "x"], capture_output=True, text=True)
+    assert done.returncode == 2 and "expected NAME@ALIAS or NAME/VERSION" in done.stderr
