@@ -23,6 +23,75 @@ AIMS = {
 }
 
 
+# What each key measures; an `overhead_ratio_<size>` key is the first one's meaning at that size.
+MEANINGS = {
+    "overhead_ratio": "embedded `training_pipeline(1)` over a bare script (read the CSV, the same features, "
+    "split, XGBoost, holdout metric, all in memory), work time",
+    "scale_slope": "log-log slope of the pipeline's time over the two largest sizes",
+    "rss_vs_bare": "the pipeline's peak RSS over the bare script's, largest size",
+    "rss_over_df": "the pipeline's peak RSS over the raw frame's size, largest size",
+    "dvc_push_mb_s": "`dvc add` + `dvc push` of the dataset to MinIO, MB/s",
+    "dvc_pull_mb_s": "`dvc pull` of the dataset by md5 from MinIO, MB/s",
+    "boto3_upload_mb_s": "boto3 `upload_file` of the same file, MB/s",
+    "boto3_download_mb_s": "boto3 `download_file` of the same file, MB/s",
+    "dvc_push_vs_boto3": "DVC's push rate over boto3's upload rate",
+    "dvc_pull_vs_boto3": "DVC's pull rate over boto3's download rate",
+    "stage_latency_p50_s": "a stage flow run's creation to its code starting, process worker, median (s)",
+    "stage_latency_p95_s": "the same, 95th percentile (s)",
+    "bare_import_s": "a bare `import` of the stage's module in a new interpreter (s)",
+    "stage_latency_vs_bare_import": "stage latency's median over the bare import",
+    "pipeline_vs_dvc_repro": "the pipeline over the same stages as a `dvc repro` + `dvc push` pipeline "
+    "([bench/dvc_repro/dvc.yaml](../bench/dvc_repro/dvc.yaml)), whole processes",
+    "dvc_repro_rows": "rows of that comparison",
+    "validation_rules_seconds": "the definition's pandera rules alone on one batch (s)",
+    "cross_batch_seconds": "looking a batch's ids and row hashes up in one earlier batch's index (s)",
+    "cross_batch_10x_seconds": "the same in ten earlier batches' indexes (s)",
+    "validation_vs_parse": "every check of a batch (rules, conform, index, profile, cross-batch lookups, "
+    "data report) over parsing its CSV",
+    "validation_rows": "rows of the validation measurements",
+}
+
+
+def meaning(key: str) -> str:
+    return MEANINGS.get(key) or MEANINGS.get(key.rsplit("_", 1)[0], "")
+
+
+def benchmarks_page(results: dict[str, Any], generated: str) -> str:
+    """docs/benchmarks.md from a run's results: every key with its meaning and aim, and how it was run."""
+    m, config = results["machine"], results["config"]
+    rows = [
+        f"| `{key}` | {meaning(key)} | {value:.3f} | {verdict(key, value).removeprefix('aim ')} |"
+        for key, value in results["keys"].items()
+    ]
+    return "\n".join(
+        [
+            "# Benchmarks",
+            "",
+            generated,
+            "",
+            "`make bench` writes `bench/results/latest.json` and `scale.png`; "
+            "`make docs BENCH_RESULTS=bench/results/latest.json` publishes them as this page. Every figure "
+            "is a ratio against a baseline measured in the same run, on the same data, each workload in its "
+            "own process (so its peak RSS is its own), the sides alternating so that drift hits both; "
+            f"medians of {config['repeats']}. `BENCH_5M=1` adds 5,000,000 rows; `BENCH_SIZES`, "
+            "`BENCH_REPEATS` and `BENCH_LATENCY_RUNS` tune it. Both sides train the same model: the smoke "
+            "test (`tests/integration/test_bench.py`, tiny sizes) checks that their holdout metrics are "
+            "equal.",
+            "",
+            f"This run: {m['cpus']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB, {m['system']}, Python "
+            f"{m['python']}; sizes {', '.join(f'{n:,}' for n in config['sizes'])} rows; "
+            f"{results['total_seconds']:.0f} s in all.",
+            "",
+            "| key | what it measures | value | aim |",
+            "|---|---|---|---|",
+            *rows,
+            "",
+            "![time and peak memory against rows](benchmarks/scale.png)",
+            "",
+        ]
+    )
+
+
 def overhead_keys(sizes: list[SizeResult]) -> dict[str, float]:
     """Per size: pipeline work time over the bare script's (medians). Then, over the two largest sizes,
     the log-log slope of the pipeline's time (fixed costs flatten it at small sizes), and at the largest

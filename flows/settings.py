@@ -20,48 +20,99 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MLOPS_", extra="ignore", populate_by_name=True)
 
-    # Local state of the embedded mode (SQLite, artifact folder, DVC remote folder, workspaces).
-    home: Path = Field(default=Path(".mlops"))
-    # Dataset definitions: <datasets_dir>/<name>/dataset.yaml (`mlops dataset init` drafts one).
-    datasets_dir: Path = Field(default=Path("datasets"))
-    # The dataset a pipeline trains when its parameters name none.
-    dataset: str = Field(default="loan-default", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
-    # Where new batches land: a local folder or s3://bucket/prefix; each dataset's in <landing>/<dataset>/.
-    landing_url: str = ""
-    # Root of the versioned data: DVC remote under <root>/dvc, data catalog under <root>/catalog.
-    data_url: str = ""
-    # MLflow tracking server (http://...) or a database URI; empty means a local SQLite file.
-    mlflow_tracking_uri: str = ""
+    home: Path = Field(
+        default=Path(".mlops"),
+        description="Local state of the embedded mode: SQLite databases, artifacts, the DVC remote folder, "
+        "workspaces, logs.",
+    )
+    datasets_dir: Path = Field(
+        default=Path("datasets"),
+        description="Dataset definitions: `<dir>/<name>/dataset.yaml` (`mlops dataset init` drafts one).",
+    )
+    dataset: str = Field(
+        default="loan-default",
+        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+        description="The dataset a pipeline trains when its parameters name none.",
+    )
+    landing_url: str = Field(
+        default="",
+        description="Where batches land: a folder or `s3://bucket/prefix`; each dataset's in "
+        "`<url>/<dataset>/batch_<N>.csv` (or `.parquet`). Empty: `<home>/landing`.",
+    )
+    data_url: str = Field(
+        default="",
+        description="Root of the versioned data: the DVC remote (`<url>/dvc`), the data catalog "
+        "(`<url>/catalog/<dataset>`), published definitions, stage results, predictions. "
+        "Empty: `<home>/data`.",
+    )
+    mlflow_tracking_uri: str = Field(
+        default="",
+        description="An MLflow server (`http://...`, which switches to services mode) or a database URI. "
+        "Empty: SQLite in `<home>/mlflow.db`.",
+    )
     # MLflow's client retries every request itself, by default 7 times over ~4 minutes, before the I/O
     # tasks' own retries even start: a server down for good held a stage for ~16 minutes. Here each
     # request retries for ~31 s (1, 2, 4, 8, 16 s), most of a server restart (10-55 s measured); the
     # tasks' retries cover the rest, and a server down for good fails a stage in minutes, not ~16.
-    mlflow_http_retries: int = Field(default=5, ge=0)
-    mlflow_http_backoff_factor: int = Field(default=1, ge=0)
-    # S3-compatible endpoint (MinIO, Ceph, AWS); empty means AWS itself.
-    s3_endpoint_url: str = ""
-    # The MLflow experiment and registered model; empty: named after the dataset (`<dataset>`,
-    # `<dataset>-xgb`). Set them only where one dataset is trained.
-    experiment_override: str = Field(default="", validation_alias="MLOPS_EXPERIMENT_NAME")
-    model_override: str = Field(default="", validation_alias="MLOPS_MODEL_NAME")
-    champion_alias: str = "champion"
-    # Batches larger than this are refused before anything is read into memory.
-    max_batch_bytes: int = Field(default=2 * 1024**3, gt=0)
-    # How the pipeline launches stages: "inline" (subflows in this process), "deployments" (each
-    # stage its own flow run on the work pool), or "auto" (deployments when the pipeline itself runs
-    # from a deployment).
-    stage_runner: Literal["auto", "inline", "deployments"] = "auto"
-    # The database of `make up`'s Prefect server: SQLite, or a local PostgreSQL (flows/local_postgres.py)
-    # for several pipelines at once (SQLite answers "database is locked" under that load).
-    prefect_database: Literal["sqlite", "postgres"] = "sqlite"
-    # Code version recorded as lineage; in a cluster set it to the image digest.
-    code_version: str = ""
-    # The environment these settings belong to (dev, prod): recorded with predictions, part of their path.
-    environment: str = Field(default="local", pattern=r"^[a-z][a-z0-9-]{0,30}$")
-    # The model the scoring flow uses, pinned per environment in Git (the chart renders it from
-    # scoring.model in infra/environments/<env>/values.yaml); an empty version means nothing is pinned.
-    scoring_model_name: str = ""
-    scoring_model_version: str = Field(default="", pattern=r"^$|^[1-9][0-9]*$")
+    mlflow_http_retries: int = Field(
+        default=5, ge=0, description="MLflow's client retries per request, under the tasks' own retries."
+    )
+    mlflow_http_backoff_factor: int = Field(
+        default=1, ge=0, description="Seconds of the first MLflow retry's wait, doubled each time."
+    )
+    s3_endpoint_url: str = Field(
+        default="",
+        description="An S3-compatible endpoint (MinIO: `http://127.0.0.1:9000`). Empty: AWS itself.",
+    )
+    experiment_override: str = Field(
+        default="",
+        validation_alias="MLOPS_EXPERIMENT_NAME",
+        description="The MLflow experiment. Empty: the dataset's name. Set it only where one dataset is "
+        "trained.",
+    )
+    model_override: str = Field(
+        default="",
+        validation_alias="MLOPS_MODEL_NAME",
+        description="The registered model. Empty: `<dataset>-xgb`. Set it only where one dataset is trained.",
+    )
+    champion_alias: str = Field(
+        default="champion", description="The registry alias the gate moves to the best version."
+    )
+    max_batch_bytes: int = Field(
+        default=2 * 1024**3,
+        gt=0,
+        description="Landing files larger than this are refused before anything is read into memory.",
+    )
+    stage_runner: Literal["auto", "inline", "deployments"] = Field(
+        default="auto",
+        description="How the pipeline launches its stages: `inline` (subflows in its own process), "
+        "`deployments` (each its own flow run on the work pool), `auto` (deployments when the pipeline "
+        "itself runs from a deployment).",
+    )
+    prefect_database: Literal["sqlite", "postgres"] = Field(
+        default="sqlite",
+        description="The database of `make up`'s Prefect server: SQLite, or a local PostgreSQL for several "
+        'pipelines at once (SQLite answers "database is locked" under that load).',
+    )
+    code_version: str = Field(
+        default="",
+        description="Recorded as lineage. Empty: the git commit. In a cluster: the image digest.",
+    )
+    environment: str = Field(
+        default="local",
+        pattern=r"^[a-z][a-z0-9-]{0,30}$",
+        description="The environment (dev, prod): recorded with predictions, part of their path.",
+    )
+    scoring_model_name: str = Field(
+        default="",
+        description="The model the scoring flow uses (in a cluster: `scoring.model.name` of the "
+        "environment's values). Empty: the model name above.",
+    )
+    scoring_model_version: str = Field(
+        default="",
+        pattern=r"^$|^[1-9][0-9]*$",
+        description="The pinned version the scoring flow uses. Empty: nothing is pinned and scoring refuses.",
+    )
 
     @cached_property
     def home_dir(self) -> Path:

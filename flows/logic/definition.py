@@ -74,14 +74,19 @@ class _Strict(BaseModel):
 
 
 class ColumnSpec(_Strict):
-    name: str = Field(min_length=1)
-    type: ColumnType
-    nullable: bool = False
-    min: float | None = None
-    max: float | None = None
-    # Allowed values: required for a category; optional for the others.
-    values: list[Scalar] | None = None
-    description: str = ""
+    """One column of a batch: every declared column is required, and no other is allowed."""
+
+    name: str = Field(min_length=1, description="The column's name in the landing file's header.")
+    type: ColumnType = Field(description="The kind of its values; `text` is never a feature.")
+    nullable: bool = Field(default=False, description="Whether a row may leave it empty.")
+    min: float | None = Field(default=None, description="The smallest value allowed (numbers only).")
+    max: float | None = Field(default=None, description="The largest value allowed (numbers only).")
+    values: list[Scalar] | None = Field(
+        default=None,
+        description="The values allowed: required for a category (one-hot encoded from them), optional "
+        "for the others.",
+    )
+    description: str = Field(default="", description="What the column means, for people.")
 
     @property
     def numeric(self) -> bool:
@@ -89,36 +94,69 @@ class ColumnSpec(_Strict):
 
 
 class LabelSpec(_Strict):
-    column: str
-    task: Task
-    # Binary: the class whose probability the model gives (`Yes`, `True`, 1); multiclass: `classes`.
-    positive_class: Scalar | None = None
-    classes: list[Scalar] | None = None
-    # A row without its label: drop it (and say so) or refuse the batch.
-    missing: Literal["refuse", "drop"] = "refuse"
+    """What the model predicts."""
+
+    column: str = Field(description="The label's column, one of `columns`.")
+    task: Task = Field(description="Two classes, three or more, or a number.")
+    positive_class: Scalar | None = Field(
+        default=None,
+        description="Binary: the class whose probability the model gives (`Yes`, `True`, 1). Absent: "
+        "`true` or 1 for a boolean or 0/1 label.",
+    )
+    classes: list[Scalar] | None = Field(
+        default=None, description="Multiclass: the classes, at least three, in the model's order."
+    )
+    missing: Literal["refuse", "drop"] = Field(
+        default="refuse", description="A row without its label: refuse the batch, or drop the row and say so."
+    )
 
 
 class MetricSpec(_Strict):
-    name: str | None = None  # the task's default when absent
-    direction: Literal["maximize", "minimize"] | None = None  # follows from the metric
-    # How much better than the champion a new version must be, in the metric's own units.
-    margin: float = Field(default=0.0, ge=0.0)
+    """What the gate compares, on the holdout."""
+
+    name: str | None = Field(
+        default=None, description="One of the task's metrics (see below). Absent: the task's default."
+    )
+    direction: Literal["maximize", "minimize"] | None = Field(
+        default=None, description="Follows from the metric; if given, it must agree."
+    )
+    margin: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="How much better than the champion a new version must be, in the metric's own units.",
+    )
 
 
 class SplitSpec(_Strict):
-    holdout: float = Field(default=0.2, gt=0.0, lt=1.0)
-    validation: float = Field(default=0.15, gt=0.0, lt=1.0)
-    seed: int = 42
-    # Rows that share a group value land in the same split; the column is never a feature.
-    group: str | None = None
+    """Train, validation and holdout: each row's split depends only on a hash of its id (or group)."""
+
+    holdout: float = Field(default=0.2, gt=0.0, lt=1.0, description="The holdout's share of the rows.")
+    validation: float = Field(
+        default=0.15, gt=0.0, lt=1.0, description="The validation share (early stopping, candidates)."
+    )
+    seed: int = Field(default=42, description="Salts the hash that assigns each row its split.")
+    group: str | None = Field(
+        default=None,
+        description="A column whose rows stay in one split together (a customer, a patient); never a "
+        "feature.",
+    )
 
 
 class TrainingSpec(_Strict):
-    params: dict[str, Any] = Field(default_factory=lambda: dict(DEFAULT_PARAMS))
-    rounds: int = Field(default=400, ge=1)
-    early_stopping: int = Field(default=30, ge=1)
-    # Parameter sets a candidate search tries, each over `params`; the first is `params` as they are.
-    candidates: list[dict[str, Any]] = Field(default_factory=lambda: [dict(c) for c in DEFAULT_CANDIDATES])
+    """XGBoost's parameters; the task decides `objective`, `num_class` and `eval_metric`."""
+
+    params: dict[str, Any] = Field(
+        default_factory=lambda: dict(DEFAULT_PARAMS), description="XGBoost's training parameters."
+    )
+    rounds: int = Field(default=400, ge=1, description="The most boosting rounds.")
+    early_stopping: int = Field(
+        default=30, ge=1, description="Rounds without improvement on the validation split before stopping."
+    )
+    candidates: list[dict[str, Any]] = Field(
+        default_factory=lambda: [dict(c) for c in DEFAULT_CANDIDATES],
+        description="The parameter sets `training_pipeline(candidates=N)` tries, each over `params`; the "
+        "first is `params` as they are.",
+    )
 
     def first_candidates(self, count: int) -> list[dict[str, Any]]:
         """The first `count` hyperparameter candidates (a pipeline's `candidates` parameter)."""
@@ -128,35 +166,51 @@ class TrainingSpec(_Strict):
 
 
 class FeaturesSpec(_Strict):
-    # `package.module:function`, taking the raw rows and returning new columns (same rows).
-    derived: str | None = None
-    # A category value at scoring time that training never saw: refuse the rows, or treat it as missing.
-    unseen_categories: Literal["refuse", "missing"] = "refuse"
+    """Features beyond the declared columns."""
+
+    derived: str | None = Field(
+        default=None,
+        description="`package.module:function` taking the raw rows and returning new columns (same rows); "
+        "`features:derive` is `datasets/<name>/features.py`. It travels with the model.",
+    )
+    unseen_categories: Literal["refuse", "missing"] = Field(
+        default="refuse",
+        description="A category value at scoring time that training never saw: refuse the rows, or treat "
+        "it as missing.",
+    )
 
 
 class ChecksSpec(_Strict):
-    # Each column's population stability index against the earlier batches (0: the same distribution;
-    # by convention under 0.1 is stable, over 0.25 a shift): warn at `drift_warn`, refuse the batch at
-    # `drift_refuse` (null: never refuse for drift).
-    drift_warn: float = Field(default=0.2, gt=0.0)
-    drift_refuse: float | None = Field(default=None, gt=0.0)
-    # Rows of one batch equal in every column but the id: warn, refuse the batch, or ignore.
-    duplicate_rows: Literal["warn", "refuse", "ignore"] = "warn"
+    """The data report's thresholds. Drift is each column's population stability index (PSI) against the
+    earlier batches: 0 is the same distribution; by convention under 0.1 is stable, over 0.25 a shift."""
+
+    drift_warn: float = Field(default=0.2, gt=0.0, description="The PSI from which the report warns.")
+    drift_refuse: float | None = Field(
+        default=None, gt=0.0, description="The PSI from which the batch is refused. Absent: never for drift."
+    )
+    duplicate_rows: Literal["warn", "refuse", "ignore"] = Field(
+        default="warn",
+        description="Rows equal in every column but the id (within the batch or to an earlier batch's).",
+    )
 
 
 class DatasetDefinition(_Strict):
-    name: str
-    description: str = ""
-    columns: list[ColumnSpec] = Field(min_length=1)
-    # The column that identifies a row, or null: a stable id is then derived from the row's content.
-    id: str | None
-    label: LabelSpec
-    metric: MetricSpec = Field(default_factory=MetricSpec)
-    split: SplitSpec = Field(default_factory=SplitSpec)
-    training: TrainingSpec = Field(default_factory=TrainingSpec)
-    features: FeaturesSpec = Field(default_factory=FeaturesSpec)
-    weight: str | None = None  # per-row training weight; never a feature
-    checks: ChecksSpec = Field(default_factory=ChecksSpec)  # the data report's thresholds
+    """`datasets/<name>/dataset.yaml`."""
+
+    name: str = Field(description="Lowercase letters, digits and dashes; names the experiment and model.")
+    description: str = Field(default="", description="What the dataset is, for people.")
+    columns: list[ColumnSpec] = Field(min_length=1, description="Every column of a batch, in any order.")
+    id: str | None = Field(
+        description="The column that identifies a row (unique, never reused across batches), or `null`: "
+        "a stable id is derived from each row's content. Required, even when null."
+    )
+    label: LabelSpec = Field(description="What the model predicts.")
+    metric: MetricSpec = Field(default_factory=MetricSpec, description="What the gate compares.")
+    split: SplitSpec = Field(default_factory=SplitSpec, description="How rows are split.")
+    training: TrainingSpec = Field(default_factory=TrainingSpec, description="How XGBoost trains.")
+    features: FeaturesSpec = Field(default_factory=FeaturesSpec, description="Derived features.")
+    weight: str | None = Field(default=None, description="A per-row training weight column; never a feature.")
+    checks: ChecksSpec = Field(default_factory=ChecksSpec, description="The data report's thresholds.")
 
     @field_validator("name")
     @classmethod

@@ -1,14 +1,12 @@
-"""The embedded default, as `make run` uses it: no servers, SQLite MLflow, DVC remote in a folder."""
+"""The embedded default, as `make run` uses it: no servers, SQLite MLflow, DVC remote in a folder. The
+walk-through (`make run`, lineage, the seed's form) is docs/getting-started.md's: test_docs_commands.py."""
 
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
-
-from flows.local_services import REPO
 
 
 def state_dir(home: Path) -> Path:
@@ -27,48 +25,6 @@ def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, *args], cwd=home, env=embedded_env(home), capture_output=True, text=True, timeout=600
     )
-
-
-def test_mlops_run_then_seed_form_then_lineage(tmp_path: Path) -> None:
-    first = run(tmp_path, "-m", "flows.cli", "run", "--batches", "1", "2", "--demo-rows", "1500")
-    assert first.returncode == 0, first.stderr[-3000:]
-    assert "landed demo batch 2 (1500 rows)" in first.stdout
-    assert "loan-default-xgb: training runs" in first.stdout
-    assert "make ui-mlflow" in first.stdout
-    # One line per stage on the terminal; Prefect's per-task log goes to the run's log file.
-    terminal = first.stdout + first.stderr
-    assert "  train    loan-default-xgb version 2 trained (valid roc_auc " in first.stdout
-    assert "Finished in state" not in terminal and "Traceback" not in terminal, terminal[-3000:]
-    assert len(terminal.splitlines()) <= 40, terminal
-    assert "Finished in state Completed()" in (state_dir(tmp_path) / "logs" / "mlops-run.log").read_text()
-
-    # The seed's form runs the next batch on the same embedded state.
-    seed_form = str(REPO / "flows" / "training_flow.py")
-    missing = run(tmp_path, seed_form, "3")
-    assert missing.returncode != 0 and "batch 3 does not exist" in missing.stdout + missing.stderr
-    assert run(tmp_path, "-m", "flows.cli", "generate", "--batches", "3", "--rows", "1500").returncode == 0
-    third = run(tmp_path, seed_form, "3")
-    assert third.returncode == 0, third.stderr[-3000:]
-    assert '"model_version": "3"' in third.stdout
-
-    home = state_dir(tmp_path)
-    # Both forms recorded into the same Prefect home, inside MLOPS_HOME, where `make ui-prefect` looks.
-    with sqlite3.connect(home / "prefect" / "prefect.db") as db:
-        flow_runs = db.execute("select count(*) from flow_run where name is not null").fetchone()[0]
-    assert flow_runs >= 3 * 6, "not all six flow runs of three pipelines are in MLOPS_HOME's Prefect"
-    assert not (tmp_path / "user" / ".prefect").exists(), "a run used Prefect's default home"
-    with sqlite3.connect(home / "mlflow.db") as db:
-        versions = db.execute("select version from model_versions order by version").fetchall()
-    assert versions == [(1,), (2,), (3,)]
-    dvc_files = [p for p in (home / "data" / "dvc").rglob("*") if p.is_file()]
-    assert len(dvc_files) == 6  # three raw batches and three datasets
-    assert len(list((home / "mlartifacts").rglob("feature_importance.png"))) == 3
-
-    lineage = run(tmp_path, "-m", "flows.cli", "lineage", "loan-default-xgb/3")
-    assert lineage.returncode == 0, lineage.stderr
-    assert "trained on batches        1,2,3" in lineage.stdout
-    bad = run(tmp_path, "-m", "flows.cli", "lineage", "loan-default-xgb")
-    assert bad.returncode == 2 and "expected NAME@ALIAS or NAME/VERSION" in bad.stderr
 
 
 def test_a_demo_size_that_the_landed_batches_do_not_have_is_refused(tmp_path: Path) -> None:
