@@ -276,7 +276,7 @@ def print_summary(summaries: Sequence[PipelineSummary], settings: Settings) -> N
             f"{s.score:.4f}",
             "yes" if s.is_champion else f"no (v{s.champion_version})",
         )
-    console = Console(width=max(Console().width, 140))  # full md5s: people copy them
+    console = Console(width=max(Console().width, 150))  # full md5s (people copy them) and every header
     console.print(table)
     if settings.mode == "embedded":
         console.print(

@@ -63,17 +63,31 @@ def quiet_console(log_file: Path) -> None:
     to_file = _RunLog(log_file, encoding="utf-8")
     to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s - %(message)s"))
     root.addHandler(to_file)
-    # MLflow prints its own events (creating its tables, "Created version '2' of model ...") to stderr
-    # through a stream of its own; the progress lines say the same.
-    from mlflow.utils.logging_utils import disable_logging
+    # MLflow prints its own events (creating its tables, "Created version '2' of model ...") to stderr through
+    # a stream of its own; the progress lines say the same, so they go to the log file. Switching the stream
+    # off (`disable_logging`) does not hold: MLflow switches it on again after some of its calls.
+    from mlflow.utils.logging_utils import MLFLOW_LOGGING_STREAM
 
-    disable_logging()
+    _MLFLOW_EVENTS.setLevel(logging.INFO)
+    MLFLOW_LOGGING_STREAM.write = _mlflow_event  # type: ignore[method-assign]
+    MLFLOW_LOGGING_STREAM.flush = lambda: None  # type: ignore[method-assign]
     progress.setLevel(logging.INFO)
     progress.propagate = False
     to_terminal = _Progress(sys.stdout)
     to_terminal.setFormatter(logging.Formatter("%(message)s"))
     progress.addHandler(to_terminal)
     progress.addHandler(to_file)
+
+
+# MLflow's events, as records of the run's log (not a child of the `mlflow` logger, whose handler writes to
+# the stream this receives from).
+_MLFLOW_EVENTS = logging.getLogger("mlops.mlflow-events")
+
+
+def _mlflow_event(text: str) -> int:
+    if text.strip():
+        _MLFLOW_EVENTS.info(text.strip())
+    return len(text)
 
 
 class _RunLog(logging.FileHandler):

@@ -90,7 +90,7 @@ $(IMAGES_DIR)/pause.tar: hack/pause/main.go hack/images/build.sh | node-packages
 	$(call cached_image,pause,pause @OUT@ $(IMAGES_DIR)/pause)
 
 $(IMAGES_DIR)/flow-runner.tar: images/flow-runner/Dockerfile pyproject.toml uv.lock prefect.yaml \
-    $(shell git ls-files flows datasets) $(IMAGES_DIR)/base.tar
+    $(shell git ls-files flows datasets 2>/dev/null) $(IMAGES_DIR)/base.tar
 	$(call cached_image,$(FLOW_RUNNER_IMAGE),dockerfile @OUT@ images/flow-runner/Dockerfile . \
 	  localhost/$(FLOW_RUNNER_IMAGE) --build-arg PYTHON_IMAGE=$(BASE_IMAGE) --build-arg UV_SYSTEM_CERTS=true)
 

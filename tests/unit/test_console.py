@@ -1,11 +1,16 @@
 """The terminal's filter: Prefect's records of a refusal (its traceback, its failed states) are dropped,
-any other failure and every ordinary record are kept."""
+any other failure and every ordinary record are kept; MLflow's own event prints go to the run's log."""
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
+
+from flows import console
 from flows.adapters.landing import LandingError
 from flows.console import HideRefusals
 from flows.logic.validation import BatchRejected
@@ -58,3 +63,29 @@ def test_a_refusal_defined_after_the_filter_was_installed_is_dropped_too() -> No
     assert not hide.filter(
         record("Finished in state Failed('Task run encountered an exception SheetNotFound: batch 3')")
     )
+
+
+@pytest.fixture
+def quiet(tmp_path: Path) -> Iterator[Path]:
+    """`mlops run`'s console for one test, undone after it (the tests share one process)."""
+    from mlflow.utils.logging_utils import MLFLOW_LOGGING_STREAM
+
+    log = tmp_path / "run.log"
+    console.quiet_console(log)
+    yield log
+    del MLFLOW_LOGGING_STREAM.write, MLFLOW_LOGGING_STREAM.flush
+    for logger in (logging.getLogger(), console.PROGRESS):
+        for handler in [h for h in logger.handlers if isinstance(h, (console._RunLog, console._Progress))]:
+            logger.removeHandler(handler)
+            handler.close()
+
+
+def test_mlflows_event_prints_go_to_the_log_even_when_mlflow_switches_them_back_on(
+    quiet: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlflow.utils.logging_utils import enable_logging, eprint
+
+    enable_logging()  # what MLflow's own autologging guard does when it exits
+    eprint("Created version '7' of model 'm'.")
+    assert "Created version" not in capsys.readouterr().err
+    assert "Created version '7' of model 'm'." in quiet.read_text()
