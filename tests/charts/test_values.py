@@ -103,11 +103,19 @@ def test_should_comment_every_values_key() -> None:
     """Every key says what it is: a value with helm-docs' `# --` (test_chart_docs checks each has its row),
     a section of values with a plain comment (helm-docs would otherwise list it as one big object)."""
     lines = Path(CHART / "values.yaml").read_text().splitlines()
+    documented_below = -1  # inside a mapping documented as one value (`# --` above it): its keys need none
     for number, line in enumerate(lines):
-        key = re.match(r"^\s*([A-Za-z][A-Za-z0-9]*):", line)
+        key = re.match(r"^(\s*)([A-Za-z][A-Za-z0-9]*):(.*)$", line)
         if key is None:
             continue
-        assert number > 0 and lines[number - 1].lstrip().startswith("#"), f"values.yaml:{number + 1} {key[1]}"
+        indent = len(key[1])
+        if 0 <= documented_below < indent:
+            continue
+        documented_below = -1
+        above = lines[number - 1].lstrip() if number > 0 else ""
+        assert above.startswith("#"), f"values.yaml:{number + 1} {key[2]}"
+        if above.startswith("# --") and not key[3].strip():
+            documented_below = indent
 
 
 def subschemas(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
