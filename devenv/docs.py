@@ -79,6 +79,11 @@ def _row(*cells: str) -> str:
     return "| " + " | ".join(c.replace("\n", " ") for c in cells) + " |"
 
 
+def setting_variable(name: str, field: FieldInfo) -> str:
+    """The environment variable a Settings field is read from: its alias, else MLOPS_<NAME>."""
+    return field.validation_alias if isinstance(field.validation_alias, str) else f"MLOPS_{name.upper()}"
+
+
 def settings_reference() -> str:
     lines = [
         "# Reference: settings, deployment variables, make targets",
@@ -93,10 +98,8 @@ def settings_reference() -> str:
         _row("---", "---", "---", "---"),
     ]
     for name, field in Settings.model_fields.items():
-        variable = (
-            field.validation_alias if isinstance(field.validation_alias, str) else f"MLOPS_{name.upper()}"
-        )
-        lines.append(_row(_code(variable), _type(field.annotation), _default(field), field.description or ""))
+        variable = _code(setting_variable(name, field))
+        lines.append(_row(variable, _type(field.annotation), _default(field), field.description or ""))
     prefect_yaml = (REPO / "prefect.yaml").read_text()
     header = [ln.removeprefix("#").strip() for ln in prefect_yaml.splitlines() if ln.startswith("#")]
     variables = sorted(set(_TEMPLATE_VARIABLE.findall(prefect_yaml)))

@@ -72,10 +72,7 @@ def test_the_settings_reference_names_every_setting() -> None:
 
     reference = docs.settings_reference()
     for name, field in Settings.model_fields.items():
-        variable = (
-            field.validation_alias if isinstance(field.validation_alias, str) else f"MLOPS_{name.upper()}"
-        )
-        assert f"`{variable}`" in reference
+        assert f"`{docs.setting_variable(name, field)}`" in reference
         assert field.description, f"Settings.{name} has no description"
 
 
