@@ -44,7 +44,8 @@ uv:
 # Bytecode compiled at install: imports then skip compiling (where PYTHONDONTWRITEBYTECODE is set, as
 # here, every process start would compile mlflow, prefect and dvc from source, ~3 s each).
 .venv/.synced: pyproject.toml uv.lock | uv
-	$(UV) sync --frozen --compile-bytecode
+	@echo "installing the locked Python dependencies into .venv (uv sync: about 30 s the first time here)"
+	@$(UV) sync --frozen --compile-bytecode --quiet
 	@touch $@
 
 .PHONY: venv
