@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import temporary_settings
 
 from bench import datapath, dvc_repro, latency, overhead, report, validation
 from bench.landing import land_batch
@@ -84,12 +84,12 @@ def run(config: Config, work: Path, out: Path) -> dict[str, Any]:
         services.start_worker()
         seconds["services"] = time.perf_counter() - started
         client_env = clean_env | services.client_env()
-        with temporary_settings(updates={PREFECT_API_URL: services.prefect_api_url}):
+        with temporary_settings(updates=services.prefect_settings()):
             started = section("1+4. embedded pipeline vs bare script, by size")
             sizes = (
                 config.sizes if config.dvc_rows in config.sizes else sorted([*config.sizes, config.dvc_rows])
             )
-            by_size = overhead.measure(sizes, config.repeats, work / "overhead", services.prefect_api_url)
+            by_size = overhead.measure(sizes, config.repeats, work / "overhead", services.client_env())
             scale = [s for s in by_size if s.rows in config.sizes]
             keys |= report.overhead_keys(scale)
             report.plot(scale, out / "scale.png")

@@ -67,8 +67,9 @@ def pipeline_env(base: dict[str, str], work: Path, landing_file: Path, tenant: s
     }
 
 
-def measure(sizes: list[int], repeats: int, work: Path, prefect_api_url: str) -> list[SizeResult]:
-    base = dict(os.environ) | {"PREFECT_API_URL": prefect_api_url}
+def measure(sizes: list[int], repeats: int, work: Path, client_env: dict[str, str]) -> list[SizeResult]:
+    prefect = {name: value for name, value in client_env.items() if name.startswith("PREFECT_")}
+    base = dict(os.environ) | prefect
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     # Warm-up: creates the MLflow database and the Prefect flow records, as a daily user has them.

@@ -15,7 +15,8 @@ def up() -> int:
     print(f"starting local services (logs and pid files in {local.root}) ...", flush=True)
     pids = local.up()
     print("running: " + ", ".join(f"{name} (pid {pid})" for name, pid in pids.items()))
-    print(f"  Prefect UI  {local.prefect_api_url.removesuffix('/api')}")
+    login = local.root / "prefect.credentials"
+    print(f"  Prefect UI  {local.prefect_api_url.removesuffix('/api')} (it asks for the login in {login})")
     print(f"  MLflow UI   {local.mlflow_url}")
     print(f"  MinIO       {local.minio_url} (console http://127.0.0.1:{local.ports.minio_console})")
     print(f"Point a shell at them: source {local.root / 'env.sh'} (or: make shell)")

@@ -1,12 +1,13 @@
 """The local-services topology as processes: MinIO, an MLflow server, a Prefect server and a process worker.
 
 `make up` (`python -m devenv up`) starts what is not running yet (pid files make it idempotent), `make down`
-stops exactly what it started. Logs, pid files, data and the generated MinIO credentials live in
+stops exactly what it started. Logs, pid files, data and the generated MinIO and Prefect credentials live in
 `<MLOPS_HOME>/services/`.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import random
@@ -22,10 +23,13 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devenv import REPO, postgres
 from devenv.processes import reap, unprivileged_env, wait_http
+
+if TYPE_CHECKING:
+    from prefect.settings import Setting
 
 BUCKETS = ("mlops-data", "mlops-landing", "mlflow-artifacts")
 WORK_POOL = "local-process"
@@ -125,6 +129,16 @@ class LocalServices:
         user, password = pair.split()
         return {"AWS_ACCESS_KEY_ID": user, "AWS_SECRET_ACCESS_KEY": password}
 
+    def prefect_auth_string(self) -> str:
+        """The Prefect server's basic-auth credential, `admin:<password>` (Prefect OSS has one, no roles)."""
+        return self._kept_secret("prefect.credentials", lambda: f"admin:{secrets.token_urlsafe(24)}").strip()
+
+    def prefect_settings(self) -> dict[Setting, str]:
+        """The Prefect client settings for these services, for `temporary_settings(updates=...)`."""
+        from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL
+
+        return {PREFECT_API_URL: self.prefect_api_url, PREFECT_API_AUTH_STRING: self.prefect_auth_string()}
+
     def postgres_password(self) -> str:
         """The local PostgreSQL's password."""
         return self._kept_secret("postgres.credentials", lambda: secrets.token_urlsafe(24)).strip()
@@ -135,6 +149,7 @@ class LocalServices:
             **self.credentials(),
             "AWS_DEFAULT_REGION": "us-east-1",
             "PREFECT_API_URL": self.prefect_api_url,
+            "PREFECT_API_AUTH_STRING": self.prefect_auth_string(),
             "MLOPS_S3_ENDPOINT_URL": self.minio_url,
             "MLOPS_LANDING_URL": "s3://mlops-landing",
             "MLOPS_DATA_URL": "s3://mlops-data",
@@ -295,6 +310,11 @@ class LocalServices:
         env = {
             "PREFECT_HOME": str(self.root / "prefect"),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            # Locked like the cluster's server: every API call needs the credential, state changes a CSRF
+            # token, and only the UI's own origin may call it from a browser.
+            "PREFECT_SERVER_API_AUTH_STRING": self.prefect_auth_string(),
+            "PREFECT_SERVER_API_CSRF_PROTECTION_ENABLED": "true",
+            "PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS": self.prefect_api_url.removesuffix("/api"),
             # A stage queued behind ingest's or prepare's concurrency limit retries after 2 s, not 30 s:
             # those stages take seconds here.
             "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "2",
@@ -346,7 +366,7 @@ class LocalServices:
         """Until the worker has created its pool and reported in (the pool turns READY)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if pool_is_ready(self.prefect_api_url, WORK_POOL):
+            if pool_is_ready(self.prefect_api_url, WORK_POOL, self.prefect_auth_string()):
                 return
             time.sleep(1)
         raise TimeoutError(f"worker did not come up; see {self.root / 'worker.log'}")
@@ -367,10 +387,16 @@ class LocalServices:
         return [name for name in ("worker", "prefect", "postgres", "mlflow", "minio") if self.stop(name)]
 
 
-def pool_is_ready(api_url: str, pool: str) -> bool:
+def basic_auth_header(credential: str) -> dict[str, str]:
+    """The Authorization header of HTTP basic auth for a `user:password` credential."""
+    return {"Authorization": "Basic " + base64.b64encode(credential.encode()).decode()}
+
+
+def pool_is_ready(api_url: str, pool: str, auth_string: str) -> bool:
     """Whether a worker has created the pool and reported in (the pool's status is READY)."""
+    request = urllib.request.Request(f"{api_url}/work_pools/{pool}", headers=basic_auth_header(auth_string))
     try:
-        with urllib.request.urlopen(f"{api_url}/work_pools/{pool}", timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5) as response:
             return bool(json.loads(response.read()).get("status") == "READY")
     except OSError:
         return False

@@ -139,6 +139,16 @@ def test_should_allow_the_kinds_and_namespace_each_application_renders(name: str
     assert "RespectIgnoreDifferences=true" in app["spec"]["syncPolicy"]["syncOptions"]
 
 
+@pytest.mark.parametrize("name", CHART_APPS)
+def test_should_create_each_namespace_enforcing_the_restricted_pod_security_profile(name: str) -> None:
+    sync = of_kind("Application")[name]["spec"]["syncPolicy"]
+    assert "CreateNamespace=true" in sync["syncOptions"]
+    assert sync["managedNamespaceMetadata"]["labels"] == {
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
+    }
+
+
 def test_should_allow_no_kind_that_no_application_renders(helm: str) -> None:
     used = set()
     for name in CHART_APPS:

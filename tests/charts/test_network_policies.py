@@ -1,4 +1,5 @@
-"""Should let only the platform's own pods reach MinIO's S3 API and PostgreSQL, unless switched off."""
+"""Should let only the platform's own pods reach MinIO's S3 API, PostgreSQL, the Prefect API and MLflow (and,
+for a shared registry, the environments' namespaces), unless switched off."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from tests.charts.chart import Json, Rendered, pod_spec, render
 from tests.contract.test_stage_jobs import DEPLOYMENT_NAMES, stage_job
 
 SELECTOR = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component")
+GUARDED = ("minio", "postgres", "prefect-server", "mlflow")
+FLOW_RUNS = {"prefect.io/work-pool-name": "mlops-kubernetes"}
 
 
 def component_of(labels: dict[str, str]) -> str:
@@ -40,14 +43,20 @@ def allowed_peers(network_policy: Json) -> list[dict[str, str]]:
     return [peer["podSelector"]["matchLabels"] for peer in rule["from"]]
 
 
+def allowed_peers_anywhere(network_policy: Json) -> list[Json]:
+    """The peers of a policy's rule, other namespaces' too; none for a policy that admits nothing."""
+    rules = network_policy["spec"]["ingress"]
+    return [peer for rule in rules for peer in rule["from"]]
+
+
 def allowed_ports(network_policy: Json) -> list[Json]:
     [rule] = network_policy["spec"]["ingress"]
     ports: list[Json] = rule["ports"]
     return ports
 
 
-@pytest.mark.parametrize("component", ["minio", "postgres"])
-def test_should_restrict_ingress_of_the_stores_to_their_own_pods(
+@pytest.mark.parametrize("component", GUARDED)
+def test_should_restrict_ingress_of_the_stores_and_apis_to_their_own_pods(
     default_chart: Rendered, component: str
 ) -> None:
     network_policy = policy(default_chart, component)
@@ -112,10 +121,13 @@ def test_should_render_no_policy_when_switched_off(helm: str) -> None:
 
 
 def test_should_render_a_policy_only_for_the_stores_the_release_runs(ci_chart: Rendered) -> None:
-    stores = {c for c in pod_labels(ci_chart) if c in ("minio", "postgres")}
+    stores = {c for c in pod_labels(ci_chart) if c in GUARDED}
     assert {component_of(p["metadata"]["labels"]) for p in ci_chart.of_kind("NetworkPolicy")} == stores
     for component in stores:
-        peers = allowed_peers(policy(ci_chart, component))
+        peers = [
+            p for p in allowed_peers_anywhere(policy(ci_chart, component)) if "namespaceSelector" not in p
+        ]
+        peers = [p["podSelector"]["matchLabels"] for p in peers if "matchLabels" in p["podSelector"]]
         clients = {c for c, pod in pod_labels(ci_chart).items() for peer in peers if selects(peer, pod)}
         assert clients <= {"prefect-server", "mlflow", "prefect-worker", "minio-buckets"}, clients
 
@@ -125,3 +137,65 @@ def test_should_keep_pod_specs_free_of_host_networking_that_would_bypass_the_pol
 ) -> None:
     for workload in ci_chart.workloads():
         assert not pod_spec(workload).get("hostNetwork"), workload["metadata"]["name"]
+
+
+@pytest.mark.parametrize(("component", "port"), [("prefect-server", 4200), ("mlflow", 5000)])
+def test_should_let_only_the_worker_and_its_flow_runs_reach_the_apis(
+    default_chart: Rendered, component: str, port: int
+) -> None:
+    network_policy = policy(default_chart, component)
+    peers = allowed_peers(network_policy)
+    reaching = {c for c, pod in pod_labels(default_chart).items() for peer in peers if selects(peer, pod)}
+    assert reaching == {"prefect-worker"}
+    assert FLOW_RUNS in peers and len(peers) == 2
+    assert allowed_ports(network_policy) == [{"protocol": "TCP", "port": port}]
+    for deployment in DEPLOYMENT_NAMES:  # the pods prefect-kubernetes' own code makes for each stage
+        assert any(
+            selects(peer, stage_job(deployment).manifest["spec"]["template"]["metadata"]["labels"])
+            for peer in peers
+        )
+
+
+def test_should_let_the_environments_of_a_shared_registry_reach_its_mlflow_and_nothing_else(
+    helm: str,
+) -> None:
+    chart = render(helm, ("infra/registry/values.yaml",), namespace="mlops-registry")
+    peers = allowed_peers_anywhere(policy(chart, "mlflow"))
+    namespaces = {
+        "key": "kubernetes.io/metadata.name",
+        "operator": "In",
+        "values": ["mlops-dev", "mlops-prod"],
+    }
+    assert all(peer["namespaceSelector"] == {"matchExpressions": [namespaces]} for peer in peers)
+    pods = [peer["podSelector"] for peer in peers]
+    assert {"matchExpressions": [{"key": "prefect.io/work-pool-name", "operator": "Exists"}]} in pods
+    assert {
+        "matchLabels": {
+            "app.kubernetes.io/name": "mlops-platform",
+            "app.kubernetes.io/component": "prefect-worker",
+        }
+    } in pods
+    assert len(peers) == 2
+    # No Prefect server there: nothing of the registry's own is a client.
+    assert "prefect-server" not in {
+        component_of(p["metadata"]["labels"]) for p in chart.of_kind("NetworkPolicy")
+    }
+
+
+def test_should_add_the_peers_the_values_name_to_the_prefect_api(helm: str) -> None:
+    chart = render(helm, ("api-peers-values.yaml",))
+    [ingress] = [
+        p for p in allowed_peers_anywhere(policy(chart, "prefect-server")) if "namespaceSelector" in p
+    ]
+    assert ingress["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}
+    # This release's worker and flow runs still reach it, and MLflow, besides the other namespaces.
+    for component in ("prefect-server", "mlflow"):
+        assert FLOW_RUNS in [
+            p["podSelector"].get("matchLabels") for p in allowed_peers_anywhere(policy(chart, component))
+        ]
+
+
+def test_should_admit_nobody_when_the_release_runs_no_client(helm: str) -> None:
+    chart = render(helm, set_values={"worker.enabled": "false"})
+    for component in ("prefect-server", "mlflow"):
+        assert policy(chart, component)["spec"]["ingress"] == []

@@ -18,7 +18,9 @@ from tests.charts.chart import (
     project_version,
 )
 
-CREDENTIAL_WORDS = re.compile(r"KEY|SECRET|PASSWORD|TOKEN")
+CREDENTIAL_WORDS = re.compile(r"KEY|SECRET|PASSWORD|TOKEN|AUTH_STRING")
+# Settings naming a Secret and its key (prefect-kubernetes' *_SECRET_NAME, *_SECRET_KEY) hold no credential.
+NAMES_A_SECRET = re.compile(r"_SECRET_(NAME|KEY)$")
 LABELS = (
     "app.kubernetes.io/name",
     "app.kubernetes.io/instance",
@@ -93,10 +95,13 @@ def test_should_pin_the_images_to_the_versions_the_project_runs(default_chart: R
 
 
 def test_should_take_every_credential_env_var_from_a_secret_key_ref(ci_chart: Rendered) -> None:
+    credentials = secret_values(ci_chart)
     for workload in ci_chart.workloads():
         for container in containers(workload):
             for env in container.get("env", []):
-                if CREDENTIAL_WORDS.search(env["name"]) or env["name"].endswith("_URI"):
+                if NAMES_A_SECRET.search(env["name"]):
+                    assert env["value"] not in credentials, (container["name"], env["name"])
+                elif CREDENTIAL_WORDS.search(env["name"]) or env["name"].endswith("_URI"):
                     assert "value" not in env, (container["name"], env["name"])
                     assert "secretKeyRef" in env["valueFrom"], (container["name"], env["name"])
 

@@ -46,6 +46,11 @@ GUARD_FAILURES = {
     "minio off, no endpoint": ({"minio.enabled": "false"}, "mlops", "set externalS3.endpoint"),
     "minio off, no secret": (EXTERNAL_S3, "mlops", "set externalS3.existingSecret"),
     "worker without server": ({"prefectServer.enabled": "false"}, "mlops", "set worker.apiUrl"),
+    "worker without server's credential": (
+        {"prefectServer.enabled": "false", "worker.apiUrl": "https://prefect.example.com/api"},
+        "mlops",
+        "set prefectServer.auth.existingSecret",
+    ),
     "worker without mlflow": ({"mlflow.enabled": "false"}, "mlops", "set flowRuns.mlflowTrackingUri"),
     "s3 secret name": (
         {**EXTERNAL_S3, "externalS3.existingSecret": "my-s3"},

@@ -118,7 +118,7 @@ def test_should_start_a_kubernetes_worker_on_the_pool_with_the_mounted_template(
     assert container["image"] == TEMPLATE_DEFAULTS["image"]
     assert container["command"] == [
         "prefect", "worker", "start", "--pool", "mlops-kubernetes", "--type", "kubernetes",
-        "--base-job-template", "/config/base-job-template.json",
+        "--base-job-template", "/config/base-job-template.json", "--with-healthcheck",
     ]  # fmt: skip
     mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
     volumes = {volume["name"]: volume for volume in pod_spec(deployment)["volumes"]}

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from devenv.services import pool_is_ready
+from devenv.services import LocalServices, pool_is_ready
 from tests.e2e.clients import Kubectl
 from tests.e2e.cluster import ROOT, ControlPlane, kubeconfig
 from tests.e2e.processes import Processes
@@ -36,14 +36,16 @@ def installed_template(kubectl: Kubectl, namespace: str, config_map: str, path: 
 
 def start_worker(
     processes: Processes,
-    api_url: str,
+    services: LocalServices,
     pool: str,
     template: Path,
     kubeconfig_file: Path,
     namespace: str,
     home: Path,
+    auth_secret_settings: dict[str, str],
 ) -> None:
-    """`prefect worker start` as the chart's worker container runs it, creating the pool from `template`."""
+    """`prefect worker start` as the chart's worker container runs it, creating the pool from `template`;
+    `auth_secret_settings` are the chart's settings that name the Secret of the auth string."""
     argv = [
         sys.executable,
         "-m",
@@ -60,7 +62,9 @@ def start_worker(
         "e2e-kubernetes-worker",
     ]
     env = {
-        "PREFECT_API_URL": api_url,
+        "PREFECT_API_URL": services.prefect_api_url,
+        "PREFECT_API_AUTH_STRING": services.prefect_auth_string(),
+        **auth_secret_settings,
         "PREFECT_HOME": str(home),
         "KUBECONFIG": str(kubeconfig_file),
         # As in the chart: the observer watches the Jobs' namespace only, all its Role allows.
@@ -70,22 +74,23 @@ def start_worker(
     processes.start("prefect-worker", argv, env)
 
 
-def wait_for_pool(processes: Processes, api_url: str, pool: str, timeout: float = 120) -> None:
+def wait_for_pool(processes: Processes, services: LocalServices, pool: str, timeout: float = 120) -> None:
     """Until the worker has created the pool and reported in (the pool turns READY)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         processes.check("prefect-worker")
-        if pool_is_ready(api_url, pool):
+        if pool_is_ready(services.prefect_api_url, pool, services.prefect_auth_string()):
             return
         time.sleep(1)
     raise TimeoutError(f"the worker did not bring pool {pool} up; see {processes.log('prefect-worker')}")
 
 
-def deploy_all(api_url: str, pool: str, home: Path, log: Path) -> None:
+def deploy_all(services: LocalServices, pool: str, home: Path, log: Path) -> None:
     """`prefect deploy --all` from prefect.yaml, as `make deploy-flows` does, onto the kubernetes pool."""
     env = {
         **os.environ,
-        "PREFECT_API_URL": api_url,
+        "PREFECT_API_URL": services.prefect_api_url,
+        "PREFECT_API_AUTH_STRING": services.prefect_auth_string(),
         "PREFECT_HOME": str(home),
         "MLOPS_WORK_POOL": pool,
         "MLOPS_PROJECT_DIR": str(ROOT),

@@ -25,6 +25,7 @@ from tests.e2e.clients import Helm, Kubectl, port_forward, run
 from tests.e2e.conftest import TIMINGS
 from tests.e2e.node import NODE_TAINT, Node
 from tests.e2e.release import documents
+from tests.prefect_http import PrefectHttp
 
 Json = dict[str, Any]
 RELEASE = NAMESPACE = "platform"
@@ -111,15 +112,10 @@ def s3_client(kubectl: Kubectl, port: int) -> Any:
     )
 
 
-def post(port: int, path: str, body: Json) -> Any:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/{path}",
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)
+def prefect_api(kubectl: Kubectl, port: int, authenticated: bool = True) -> PrefectHttp:
+    """The in-cluster Prefect API through a port-forward, as the operator with the release's credential."""
+    auth = secret(kubectl, f"{RELEASE}-prefect-auth")["auth-string"] if authenticated else None
+    return PrefectHttp(f"http://127.0.0.1:{port}/api", auth)
 
 
 @pytest.fixture(scope="module")
@@ -180,18 +176,30 @@ def test_should_have_the_worker_polling_its_kubernetes_pool_on_the_in_cluster_se
     platform: list[Json], kubectl: Kubectl
 ) -> None:
     with port_forward(kubectl, NAMESPACE, f"service/{RELEASE}-prefect-server", 4200) as port:
-        pool_url = f"http://127.0.0.1:{port}/api/work_pools/mlops-kubernetes"
-        with urllib.request.urlopen(pool_url, timeout=30) as response:
-            pool = json.load(response)
+        api = prefect_api(kubectl, port)
+        pool = api.get("work_pools/mlops-kubernetes")
         # A Ready pod is not yet a registered worker: the worker reports in with its first heartbeat, seconds
         # after its container starts (the chart gives it no readiness probe yet). Wait for that report.
         deadline = time.monotonic() + 120
-        workers = post(port, "work_pools/mlops-kubernetes/workers/filter", {})
+        workers = api.post("work_pools/mlops-kubernetes/workers/filter", {})
         while not workers and time.monotonic() < deadline:
             time.sleep(1)
-            workers = post(port, "work_pools/mlops-kubernetes/workers/filter", {})
+            workers = api.post("work_pools/mlops-kubernetes/workers/filter", {})
     assert pool["type"] == "kubernetes"
     assert [worker["status"] for worker in workers] == ["ONLINE"]
+
+
+def test_should_refuse_the_in_cluster_prefect_api_to_a_caller_without_the_credential(
+    platform: list[Json], kubectl: Kubectl
+) -> None:
+    with port_forward(kubectl, NAMESPACE, f"service/{RELEASE}-prefect-server", 4200) as port:
+        anonymous, operator = prefect_api(kubectl, port, authenticated=False), prefect_api(kubectl, port)
+        assert anonymous.status("GET", "health") == 200  # the kubelet's probes need no credential
+        assert anonymous.status("GET", "work_pools/mlops-kubernetes") == 401
+        assert anonymous.status("POST", "deployments/filter", {}) == 401
+        no_csrf = PrefectHttp(operator.api_url, operator.auth_string, csrf=False)
+        assert no_csrf.status("POST", "deployments/filter", {}) == 403
+        assert operator.status("POST", "deployments/filter", {}) == 200
 
 
 # --- the pipeline on batch 1, run as the cluster steps of docs/kubernetes.md say -----------------------
@@ -259,16 +267,16 @@ def pipeline(platform: list[Json], kubectl: Kubectl) -> Iterator[PipelineRun]:
         )
         TIMINGS["pipeline batch 1"] = time.monotonic() - deployed
         with port_forward(kubectl, NAMESPACE, f"service/{RELEASE}-prefect-server", 4200) as port:
+            api = prefect_api(kubectl, port)
             names = {
-                deployment["id"]: deployment["name"] for deployment in post(port, "deployments/filter", {})
+                deployment["id"]: deployment["name"] for deployment in api.post("deployments/filter", {})
             }
             flow_runs = [
-                run | {"deployment": names[run["deployment_id"]]}
-                for run in post(port, "flow_runs/filter", {})
+                run | {"deployment": names[run["deployment_id"]]} for run in api.post("flow_runs/filter", {})
             ]
             [pipeline_run] = [run for run in flow_runs if run["deployment"] == "ml-pipeline"]
             of_pipeline = {"flow_runs": {"id": {"any_": [pipeline_run["id"]]}}}
-            task_runs = {task_run["id"] for task_run in post(port, "task_runs/filter", of_pipeline)}
+            task_runs = {task_run["id"] for task_run in api.post("task_runs/filter", of_pipeline)}
         with port_forward(kubectl, NAMESPACE, f"service/{RELEASE}-minio", 9000) as port:
             key = f"stage-results/{pipeline_run['id']}.json"
             summary = json.load(s3_client(kubectl, port).get_object(Bucket="mlops-data", Key=key)["Body"])

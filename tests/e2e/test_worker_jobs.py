@@ -4,6 +4,7 @@ Job controller makes their pods (which wait: the node is tainted for the node te
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import DeploymentUpdate
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import temporary_settings
 
 from devenv.services import LocalServices, Ports
 from tests.charts.chart import APP_UID
@@ -49,14 +50,14 @@ class SubmittedJob(JobManifest):
 
 
 @pytest.fixture(scope="module")
-def prefect_api(control_plane: ControlPlane) -> Iterator[str]:
+def prefect_api(control_plane: ControlPlane) -> Iterator[LocalServices]:
     # Beside the cluster's state, so that its log stays with the others after the run.
     services = LocalServices(control_plane.directory / "prefect", Ports.free())
     services.root.mkdir()
     try:
         pid = services.start_prefect()
         control_plane.processes.adopt("prefect-server", pid, ["prefect", "server", "start"])
-        yield services.prefect_api_url
+        yield services
     finally:
         services.down()
         control_plane.processes.forget("prefect-server")
@@ -64,7 +65,7 @@ def prefect_api(control_plane: ControlPlane) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def submitted(
-    prefect_api: str,
+    prefect_api: LocalServices,
     control_plane: ControlPlane,
     kubectl: Kubectl,
     release: Release,
@@ -86,12 +87,22 @@ def submitted(
         home / "base-job-template.json",
     )
     processes = control_plane.processes
-    start_worker(processes, prefect_api, POOL_NAME, template, kubeconfig, release.namespace, home / "prefect")
+    auth_secret_settings = worker_auth_secret_settings(release)
+    start_worker(
+        processes,
+        prefect_api,
+        POOL_NAME,
+        template,
+        kubeconfig,
+        release.namespace,
+        home / "prefect",
+        auth_secret_settings,
+    )
     try:
         wait_for_pool(processes, prefect_api, POOL_NAME)
         deploy_all(prefect_api, POOL_NAME, home / "deploy-prefect", processes.log("prefect-deploy"))
         with (
-            temporary_settings(updates={PREFECT_API_URL: prefect_api}),
+            temporary_settings(updates=prefect_api.prefect_settings()),
             get_client(sync_client=True) as client,
         ):
             runs = {}
@@ -112,6 +123,24 @@ def submitted(
         }
     finally:
         processes.stop("prefect-worker")
+
+
+def worker_container_env(release: Release) -> list[Json]:
+    [worker] = [
+        obj
+        for obj in release.workloads()
+        if obj["metadata"]["labels"]["app.kubernetes.io/component"] == "prefect-worker"
+    ]
+    env: list[Json] = worker["spec"]["template"]["spec"]["containers"][0]["env"]
+    return env
+
+
+def worker_auth_secret_settings(release: Release) -> dict[str, str]:
+    """The chart worker's settings that make prefect-kubernetes pass the auth string by secretKeyRef."""
+    prefix = "PREFECT_INTEGRATIONS_KUBERNETES_WORKER_API_AUTH_STRING_SECRET_"
+    settings = {e["name"]: e["value"] for e in worker_container_env(release) if e["name"].startswith(prefix)}
+    assert sorted(settings) == [f"{prefix}KEY", f"{prefix}NAME"]
+    return settings
 
 
 @pytest.fixture(scope="module")
@@ -219,6 +248,21 @@ def test_should_take_credentials_only_from_the_charts_secret(
     assert job.container["envFrom"] == [{"configMapRef": {"name": settings}}]
     for value in PLANTED.values():
         assert value not in str(job.manifest)
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENT_NAMES)
+def test_should_get_the_prefect_auth_string_by_reference_never_as_a_value(
+    submitted: dict[str, SubmittedJob], deployment: str, release: Release, prefect_api: LocalServices
+) -> None:
+    job = submitted[deployment]
+    secret = release.named("Secret", "prefect-server")
+    assert job.env()["PREFECT_API_AUTH_STRING"] == {
+        "name": "PREFECT_API_AUTH_STRING",
+        "valueFrom": {"secretKeyRef": {"name": secret, "key": "auth-string"}},
+    }
+    # The worker held the credential in its environment: it reached the Job only as that reference.
+    password = prefect_api.prefect_auth_string().split(":", 1)[1]
+    assert password not in json.dumps(job.manifest)
 
 
 @pytest.mark.parametrize("deployment", DEPLOYMENT_NAMES)

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import pytest
 from mlflow import MlflowClient
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import temporary_settings
 
 from devenv.postgres import remove_data
 from devenv.services import LocalServices, Ports
@@ -46,7 +46,7 @@ def deployed_topology(root: Path, prefect_database: str = "sqlite") -> Iterator[
         with pytest.MonkeyPatch.context() as monkeypatch:
             for key, value in local.client_env().items():
                 monkeypatch.setenv(key, value)
-            with temporary_settings(updates={PREFECT_API_URL: local.prefect_api_url}):
+            with temporary_settings(updates=local.prefect_settings()):
                 yield local
                 flush_prefect_clients()
     finally:

@@ -15,7 +15,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 from prefect.client.schemas.objects import FlowRun
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import Setting, temporary_settings
 
 from devenv.services import LocalServices
 from flows.settings import Settings
@@ -32,13 +32,13 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalSe
         yield services, Settings()
 
 
-def submit_together(batches: list[int], api_url: str) -> dict[int, FlowRun]:
+def submit_together(batches: list[int], prefect_settings: dict[Setting, str]) -> dict[int, FlowRun]:
     """One thread per batch, released by one barrier: the flow runs are created at the same moment."""
     barrier = threading.Barrier(len(batches))
     runs: dict[int, FlowRun] = {}
 
     def go(batch: int) -> None:
-        with temporary_settings(updates={PREFECT_API_URL: api_url}):  # settings do not cross threads
+        with temporary_settings(updates=prefect_settings):  # settings do not cross threads
             barrier.wait()
             runs[batch] = submit(batch)
 
@@ -70,7 +70,7 @@ def test_batches_submitted_together_keep_their_order_with_one_dvc_writer(
     assert first.state is not None and first.state.is_completed(), first.state
 
     started = time.monotonic()
-    runs = submit_together([2, 3], services.prefect_api_url)
+    runs = submit_together([2, 3], services.prefect_settings())
     finished = {batch: wait_final(run.id) for batch, run in runs.items()}
     print(
         f"batches 2, 3 together: {time.monotonic() - started:.1f}s, "

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import temporary_settings
 
 from devenv.services import REPO, LocalServices, Ports
 from flows.settings import Settings
@@ -48,7 +48,7 @@ def service_processes(root: Path) -> Iterator[LocalServices]:
         local.start_minio()
         local.start_mlflow()
         local.start_prefect()
-        with temporary_settings(updates={PREFECT_API_URL: local.prefect_api_url}):
+        with temporary_settings(updates=local.prefect_settings()):
             yield local
             flush_prefect_clients()
     finally:

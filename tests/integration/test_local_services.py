@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import temporary_settings
 
 from devenv import postgres
 from devenv.services import LocalServices, Ports
@@ -56,7 +56,7 @@ def test_prefect_on_local_postgres_keeps_its_data_across_down_and_up(tmp_path: P
     try:
         local.start_postgres()
         local.start_prefect()
-        with temporary_settings(updates={PREFECT_API_URL: local.prefect_api_url}):
+        with temporary_settings(updates=local.prefect_settings()):
             with get_client(sync_client=True) as client:
                 made = client.create_work_pool(WorkPoolCreate(name="survives-restart", type="process"))
             assert local.down() == ["prefect", "postgres"]

@@ -1,5 +1,6 @@
-"""Secrets never leak: the S3 credentials every stage holds appear in no log, Prefect log, artifact, flow-run
-parameter or deployment, MLflow param or tag, and in no file the services keep, but their own store.
+"""Secrets never leak: the S3 credentials every stage holds, and the Prefect API's credential every client
+holds, appear in no log, Prefect log, artifact, flow-run parameter or deployment, MLflow param or tag, and in
+no file the services keep, but their own store.
 
 The credentials are the session's (generated per session, so a hit cannot be a coincidence). Every log and
 state file under the services' root is scanned, so whatever other tests of the session ran (the worker and
@@ -28,7 +29,7 @@ from tests.integration.conftest import Platform
 from tests.integration.helpers import land_bytes, land_frame
 
 # Where the services keep the credentials on purpose (mode 600): `make up` writes them for `source env.sh`.
-CREDENTIAL_STORES = ("minio.credentials", "env.sh")
+CREDENTIAL_STORES = ("minio.credentials", "prefect.credentials", "env.sh")
 PAGE = 200
 # MinIO's scratch space (in-flight parts, the trash it empties in the background): every object that lives
 # on is renamed out of it into its bucket's directory, which is scanned, as is the rest of `.minio.sys`.
@@ -40,10 +41,14 @@ def planted(services: LocalServices) -> dict[str, bytes]:
     """What must never appear: each credential, and the secret base64-encoded (as Secret data holds it)."""
     credentials = services.credentials()
     secret = credentials["AWS_SECRET_ACCESS_KEY"].encode()
+    prefect = services.prefect_auth_string().encode()
     return {
         "AWS_ACCESS_KEY_ID": credentials["AWS_ACCESS_KEY_ID"].encode(),
         "AWS_SECRET_ACCESS_KEY": secret,
         "AWS_SECRET_ACCESS_KEY (base64)": base64.b64encode(secret),
+        # The Prefect API's password, and the whole credential as every client's Authorization header has it.
+        "PREFECT_API_AUTH_STRING": prefect.split(b":", 1)[1],
+        "PREFECT_API_AUTH_STRING (base64)": base64.b64encode(prefect),
     }
 
 
@@ -101,8 +106,9 @@ def pipeline_output(module_platform: Platform) -> str:
 def test_the_scan_finds_a_planted_credential_where_it_is(services: LocalServices) -> None:
     """The scan itself works: it finds every needle in the credential store it otherwise skips."""
     needles = planted(services)
-    store = leaks_in_files(services.root, needles, skip=CREDENTIAL_STORES[1:])
+    store = leaks_in_files(services.root, needles, skip=CREDENTIAL_STORES[2:])
     assert store["minio.credentials"] == ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+    assert store["prefect.credentials"] == ["PREFECT_API_AUTH_STRING"]
     assert leaks(base64.b64encode(needles["AWS_SECRET_ACCESS_KEY"]), needles) == [
         "AWS_SECRET_ACCESS_KEY (base64)"
     ]

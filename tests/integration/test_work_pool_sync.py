@@ -30,17 +30,25 @@ def helm() -> str:
     return path
 
 
+AUTH_SECRET_REF = {"secretKeyRef": {"name": f"{RELEASE}-prefect-auth", "key": "auth-string"}}
+
+
 def mounted_template(chart: Rendered) -> str:
     content: str = chart.get("ConfigMap", f"{RELEASE}-work-pool-template")["data"]["base-job-template.json"]
     return content
 
 
-def run_init_container(chart: Rendered, services: LocalServices, pool: str, tmp_path: Path) -> None:
+def run_init_container(
+    chart: Rendered, services: LocalServices, pool: str, tmp_path: Path, auth_string: str | None
+) -> subprocess.CompletedProcess[str]:
     """The sync-work-pool container's command, with its env, its template file and the services' API."""
     (init,) = pod_spec(chart.get("Deployment", f"{RELEASE}-prefect-worker"))["initContainers"]
     template = tmp_path / "base-job-template.json"
     template.write_text(mounted_template(chart))
-    env = {entry["name"]: entry["value"] for entry in init["env"]}
+    # The chart's literal values; the auth string reaches the container from the Secret only, and here from
+    # the services' own credential (or not at all).
+    env = {entry["name"]: entry["value"] for entry in init["env"] if "value" in entry}
+    assert {"name": "PREFECT_API_AUTH_STRING", "valueFrom": AUTH_SECRET_REF} in init["env"]
     env |= {
         "PREFECT_API_URL": services.prefect_api_url,
         "PREFECT_HOME": str(tmp_path / "prefect"),
@@ -48,7 +56,13 @@ def run_init_container(chart: Rendered, services: LocalServices, pool: str, tmp_
         "BASE_JOB_TEMPLATE": str(template),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
-    result = subprocess.run(init["command"], env=env, capture_output=True, text=True, timeout=120)
+    if auth_string is not None:
+        env["PREFECT_API_AUTH_STRING"] = auth_string
+    return subprocess.run(init["command"], env=env, capture_output=True, text=True, timeout=120)
+
+
+def sync_work_pool(chart: Rendered, services: LocalServices, pool: str, tmp_path: Path) -> None:
+    result = run_init_container(chart, services, pool, tmp_path, services.prefect_auth_string())
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -63,7 +77,7 @@ def test_the_pool_follows_the_charts_template_and_stays_paused(
 ) -> None:
     pool = f"pool-{uuid.uuid4().hex[:8]}"
     dev = render(helm, namespace="mlops-dev")
-    run_init_container(dev, services, pool, tmp_path)  # creates it
+    sync_work_pool(dev, services, pool, tmp_path)  # creates it
     template, paused = pool_state(pool)
     assert template["variables"]["properties"]["namespace"]["default"] == "mlops-dev"
     assert not paused
@@ -71,8 +85,24 @@ def test_the_pool_follows_the_charts_template_and_stays_paused(
     with get_client(sync_client=True) as client:
         client.update_work_pool(pool, WorkPoolUpdate(is_paused=True))
     upgraded = render(helm, set_values={"images.flowRunner.tag": "0.2.0"}, namespace="mlops-prod")
-    run_init_container(upgraded, services, pool, tmp_path)  # updates it
+    sync_work_pool(upgraded, services, pool, tmp_path)  # updates it
     template, paused = pool_state(pool)
     assert template == json.loads(mounted_template(upgraded))
     assert template["variables"]["properties"]["image"]["default"] == "mlops-platform/flow-runner:0.2.0"
     assert paused  # only the template changed
+
+
+@pytest.mark.parametrize("auth_string", [None, "admin:not-the-password"], ids=["none", "wrong"])
+def test_the_pool_template_cannot_be_rewritten_without_the_auth_string(
+    services: LocalServices, helm: str, tmp_path: Path, auth_string: str | None
+) -> None:
+    pool = f"pool-{uuid.uuid4().hex[:8]}"
+    sync_work_pool(render(helm, namespace="mlops-dev"), services, pool, tmp_path)
+    before, _ = pool_state(pool)
+    attacker = render(helm, set_values={"images.flowRunner.repository": "evil/runner"}, namespace="mlops-dev")
+    (tmp_path / "attacker").mkdir()
+    result = run_init_container(attacker, services, pool, tmp_path / "attacker", auth_string)
+    assert result.returncode != 0
+    assert "401" in result.stdout + result.stderr or "Unauthorized" in result.stdout + result.stderr
+    after, _ = pool_state(pool)
+    assert after == before

@@ -36,7 +36,7 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Each service's port, in one place: containers, Services, NetworkPolicies, URLs, NOTES. */}}
 {{- define "mlops-platform.port" -}}
-{{- get (dict "prefect" 4200 "mlflow" 5000 "minio" 9000 "minioConsole" 9001 "postgres" 5432) . -}}
+{{- get (dict "prefect" 4200 "mlflow" 5000 "minio" 9000 "minioConsole" 9001 "postgres" 5432 "workerHealth" 8080) . -}}
 {{- end -}}
 
 {{/* The non-root user of the project's images (flow-runner, mlflow, minio): their Dockerfiles' USER. */}}
@@ -125,6 +125,33 @@ fi
 {{- end -}}
 {{- end -}}
 
+{{/* Secret whose key `auth-string` holds the Prefect API's basic-auth credential (`user:password`). */}}
+{{- define "mlops-platform.prefect.authSecretName" -}}
+{{- if .Values.prefectServer.auth.existingSecret -}}
+{{- .Values.prefectServer.auth.existingSecret -}}
+{{- else -}}
+{{- include "mlops-platform.names.component" (dict "ctx" . "component" "prefect-auth") -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Prefect client's credential, from the Secret only: the worker and its init container. */}}
+{{- define "mlops-platform.prefect.clientAuthEnv" -}}
+- name: PREFECT_API_AUTH_STRING
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "mlops-platform.prefect.authSecretName" . }}
+      key: auth-string
+{{- end -}}
+
+{{/* Origins a browser page may call the Prefect API from: the value, else the origin of uiApiUrl. */}}
+{{- define "mlops-platform.prefect.corsOrigins" -}}
+{{- if .Values.prefectServer.corsAllowedOrigins -}}
+{{- join "," .Values.prefectServer.corsAllowedOrigins -}}
+{{- else -}}
+{{- regexReplaceAll "^(https?://[^/]+).*$" .Values.prefectServer.uiApiUrl "${1}" -}}
+{{- end -}}
+{{- end -}}
+
 {{/* MLflow tracking URI of the flow runs. */}}
 {{- define "mlops-platform.mlflow.trackingUri" -}}
 {{- if .Values.flowRuns.mlflowTrackingUri -}}
@@ -180,13 +207,14 @@ MLOPS_SCORING_MODEL_VERSION: {{ .Values.scoring.model.version | quote }}
 {{- end -}}
 {{- end -}}
 
-{{/* A generated secret value kept across upgrades: (dict "ctx" $ "secret" name "key" key "length" n), base64. */}}
+{{/* A generated secret value kept across upgrades: (dict "ctx" $ "secret" name "key" key "length" n), base64;
+an optional "prefix" goes before the random part (e.g. "admin:" of a basic-auth credential). */}}
 {{- define "mlops-platform.secrets.keep" -}}
 {{- $existing := lookup "v1" "Secret" .ctx.Release.Namespace .secret -}}
 {{- if and $existing (hasKey ($existing.data | default dict) .key) -}}
 {{- index $existing.data .key -}}
 {{- else -}}
-{{- randAlphaNum (int .length) | b64enc -}}
+{{- printf "%s%s" (.prefix | default "") (randAlphaNum (int .length)) | b64enc -}}
 {{- end -}}
 {{- end -}}
 
@@ -206,6 +234,14 @@ MLOPS_SCORING_MODEL_VERSION: {{ .Values.scoring.model.version | quote }}
   value: "false"
 - name: PREFECT_SERVER_ANALYTICS_ENABLED
   value: "false"
+{{- end -}}
+
+{{/* NetworkPolicy peer: the flow-run pods of this release's pool (prefect-kubernetes labels each Job's pod with
+its pool's name). */}}
+{{- define "mlops-platform.networkPolicy.flowRuns" -}}
+- podSelector:
+    matchLabels:
+      prefect.io/work-pool-name: {{ .Values.worker.pool | quote }}
 {{- end -}}
 
 {{/* A NetworkPolicy peer: the pods of one component of this release, (dict "ctx" $ "component" "mlflow"). */}}

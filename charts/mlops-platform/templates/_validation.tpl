@@ -17,6 +17,9 @@
 {{- if and $v.worker.enabled (not $v.prefectServer.enabled) (not $v.worker.apiUrl) -}}
 {{- fail "worker.enabled is true and prefectServer.enabled is false: set worker.apiUrl to the Prefect API URL" -}}
 {{- end -}}
+{{- if and $v.worker.enabled (not $v.prefectServer.enabled) (not $v.prefectServer.auth.existingSecret) -}}
+{{- fail "worker.enabled is true and prefectServer.enabled is false: set prefectServer.auth.existingSecret to a Secret whose key auth-string holds the external Prefect server's credential (user:password)" -}}
+{{- end -}}
 {{- if and $v.worker.enabled (not $v.mlflow.enabled) (not $v.flowRuns.mlflowTrackingUri) -}}
 {{- fail "worker.enabled is true and mlflow.enabled is false: set flowRuns.mlflowTrackingUri to the MLflow server URL" -}}
 {{- end -}}
