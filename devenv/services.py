@@ -27,11 +27,18 @@ from typing import TYPE_CHECKING, Any
 
 from devenv import REPO, postgres
 from devenv.processes import reap, unprivileged_env, wait_http
+from flows.logic.storage_access import GRANTS, Bucket, access_key
 
 if TYPE_CHECKING:
     from prefect.settings import Setting
 
-BUCKETS = ("mlops-data", "mlops-landing", "mlflow-artifacts")
+# The buckets by what they hold (flows.logic.storage_access grants access to them by these kinds).
+NAMED_BUCKETS: dict[Bucket, str] = {
+    "data": "mlops-data",
+    "landing": "mlops-landing",
+    "artifacts": "mlflow-artifacts",
+}
+BUCKETS = tuple(NAMED_BUCKETS.values())
 WORK_POOL = "local-process"
 
 
@@ -122,12 +129,17 @@ class LocalServices:
         return path.read_text()
 
     def credentials(self) -> dict[str, str]:
-        """MinIO root credentials."""
+        """MinIO root credentials: for the buckets' set-up (and tests' look behind the scenes) only."""
         pair = self._kept_secret(
             "minio.credentials", lambda: f"mlops-{secrets.token_hex(4)}\n{secrets.token_urlsafe(24)}\n"
         )
         user, password = pair.split()
         return {"AWS_ACCESS_KEY_ID": user, "AWS_SECRET_ACCESS_KEY": password}
+
+    def identity(self, role: str) -> dict[str, str]:
+        """The S3 credentials of one client identity (storage_access.GRANTS), kept like the root's."""
+        secret = self._kept_secret(f"s3-{role}.credentials", lambda: secrets.token_urlsafe(30)).strip()
+        return {"AWS_ACCESS_KEY_ID": access_key(role), "AWS_SECRET_ACCESS_KEY": secret}
 
     def prefect_auth_string(self) -> str:
         """The Prefect server's basic-auth credential, `admin:<password>` (Prefect OSS has one, no roles)."""
@@ -146,7 +158,8 @@ class LocalServices:
     def client_env(self) -> dict[str, str]:
         """The environment that points the pipeline, the CLI and the worker at these services."""
         return {
-            **self.credentials(),
+            # The operator's identity: lands batches, reads and writes the data bucket; never the root.
+            **self.identity("operator"),
             "AWS_DEFAULT_REGION": "us-east-1",
             "PREFECT_API_URL": self.prefect_api_url,
             "PREFECT_API_AUTH_STRING": self.prefect_auth_string(),
@@ -264,15 +277,22 @@ class LocalServices:
         )
 
     def create_buckets(self) -> None:
-        s3 = self.s3_client()
-        existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-        for bucket in BUCKETS:
-            if bucket not in existing:
-                s3.create_bucket(Bucket=bucket)
+        """Buckets, versioning and one user per client identity, as the chart's bucket Job makes them."""
+        from flows.storage_setup import set_up
+
+        root = self.credentials()
+        identities = {role: self.identity(role)["AWS_SECRET_ACCESS_KEY"] for role in GRANTS}
+        set_up(
+            self.minio_url,
+            (root["AWS_ACCESS_KEY_ID"], root["AWS_SECRET_ACCESS_KEY"]),
+            list(BUCKETS),
+            NAMED_BUCKETS,
+            identities,
+        )
 
     def start_mlflow(self) -> int:
         env = {
-            **self.credentials(),
+            **self.identity("mlflow"),
             "MLFLOW_S3_ENDPOINT_URL": self.minio_url,
             # The server's job runner (GenAI scorers, trace archival) is unused here; it adds processes beside
             # uvicorn, and each start leaves a directory in /dev/shm that nothing removes.
@@ -340,6 +360,8 @@ class LocalServices:
     def start_worker(self) -> int:
         env = {
             **self.client_env(),
+            # The flow runs it starts read the landing bucket and write the data bucket, nothing more.
+            **self.identity("flow-runs"),
             "PREFECT_HOME": str(self.root / "worker-prefect"),
             "MLOPS_HOME": str(self.root / "worker-home"),
             "PREFECT_WORKER_QUERY_SECONDS": "1",  # pick up stage runs within a second

@@ -8,8 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from flows.logic.storage_access import GRANTS
+from flows.storage_setup import secret_variable
 from tests.charts.chart import CHART, WORK_POOL_TEMPLATE, Json, Rendered, chart_ports, pod_spec, render
 
+IDENTITY_SECRETS = {
+    "flow-runs": "mlops-s3-credentials",
+    "operator": "mlops-platform-s3-operator",
+    "mlflow": "mlops-platform-s3-mlflow",
+}
 TEMPLATE_DEFAULTS = {
     name: spec.get("default")
     for name, spec in json.loads(WORK_POOL_TEMPLATE.read_text())["variables"]["properties"].items()
@@ -261,13 +268,26 @@ def test_should_serve_mlflow_artifacts_from_s3_with_the_service_in_allowed_hosts
     assert env["MLFLOW_S3_ENDPOINT_URL"]["value"] == "http://mlops-platform-minio:9000"
 
 
-def test_should_create_the_three_buckets_in_an_idempotent_post_install_hook(default_chart: Rendered) -> None:
+def test_should_set_up_buckets_and_identities_in_an_idempotent_post_install_hook(
+    default_chart: Rendered,
+) -> None:
     job = default_chart.get("Job", "mlops-platform-minio-buckets")
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
     (container,) = pod_spec(job)["containers"]
-    env = {entry["name"]: entry.get("value") for entry in container["env"]}
-    assert env["BUCKETS"] == "mlops-data,mlops-landing,mlflow-artifacts"
-    assert "if bucket not in existing" in container["command"][-1]
+    assert container["command"] == ["python", "-m", "flows.storage_setup"]
+    env = {entry["name"]: entry for entry in container["env"]}
+    values = {name: entry.get("value") for name, entry in env.items()}
+    assert values["BUCKETS"] == "mlops-data,mlops-landing,mlflow-artifacts"
+    assert (values["LANDING_BUCKET"], values["DATA_BUCKET"], values["ARTIFACTS_BUCKET"]) == (
+        "mlops-landing",
+        "mlops-data",
+        "mlflow-artifacts",
+    )
+    # The root is the Job's alone; each identity's secret comes from that identity's Secret.
+    assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "mlops-platform-minio-root"
+    for role in GRANTS:
+        secret = env[secret_variable(role)]["valueFrom"]["secretKeyRef"]
+        assert secret == {"name": IDENTITY_SECRETS[role], "key": "AWS_SECRET_ACCESS_KEY"}
 
 
 def test_should_expose_prefect_mlflow_and_minio_on_their_ports(default_chart: Rendered) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from botocore.exceptions import ClientError
 
 from tests.charts.chart import CHART, ROOT
 from tests.e2e.clients import Helm, Kubectl, port_forward, run
@@ -101,8 +102,9 @@ def mlflow_get(kubectl: Kubectl, path: str) -> Any:
             return json.load(response)
 
 
-def s3_client(kubectl: Kubectl, port: int) -> Any:
-    credentials = secret(kubectl, "mlops-s3-credentials")
+def s3_client(kubectl: Kubectl, port: int, secret_name: str = "mlops-s3-credentials") -> Any:
+    """A client of the in-cluster MinIO as one identity (by default the flow runs')."""
+    credentials = secret(kubectl, secret_name)
     return boto3.client(
         "s3",
         endpoint_url=f"http://127.0.0.1:{port}",
@@ -163,8 +165,36 @@ def test_should_run_every_workload_of_the_chart_on_the_node(platform: list[Json]
 
 def test_should_create_the_buckets_in_the_in_cluster_minio(platform: list[Json], kubectl: Kubectl) -> None:
     with port_forward(kubectl, NAMESPACE, f"service/{RELEASE}-minio", 9000) as port:
-        buckets = {bucket["Name"] for bucket in s3_client(kubectl, port).list_buckets()["Buckets"]}
+        root = s3_client(kubectl, port, f"{RELEASE}-minio-root")
+        buckets = {bucket["Name"] for bucket in root.list_buckets()["Buckets"]}
+        versioned = {bucket: root.get_bucket_versioning(Bucket=bucket).get("Status") for bucket in buckets}
     assert buckets == {"mlops-data", "mlops-landing", "mlflow-artifacts"}
+    assert versioned == {"mlops-data": "Enabled", "mlops-landing": None, "mlflow-artifacts": "Enabled"}
+
+
+@pytest.mark.parametrize(
+    ("identity", "bucket", "allowed"),
+    [
+        ("mlops-s3-credentials", "mlops-data", True),
+        ("mlops-s3-credentials", "mlops-landing", False),
+        ("mlops-s3-credentials", "mlflow-artifacts", False),
+        (f"{RELEASE}-s3-operator", "mlops-landing", True),
+        (f"{RELEASE}-s3-operator", "mlflow-artifacts", False),
+        (f"{RELEASE}-s3-mlflow", "mlflow-artifacts", True),
+        (f"{RELEASE}-s3-mlflow", "mlops-data", False),
+    ],
+)
+def test_should_let_each_s3_identity_write_only_its_own_buckets(
+    platform: list[Json], kubectl: Kubectl, identity: str, bucket: str, allowed: bool
+) -> None:
+    with port_forward(kubectl, NAMESPACE, f"service/{RELEASE}-minio", 9000) as port:
+        s3 = s3_client(kubectl, port, identity)
+        try:
+            s3.put_object(Bucket=bucket, Key="e2e/identity-check", Body=b"x")
+            outcome = "ok"
+        except ClientError as error:
+            outcome = error.response["Error"]["Code"]
+    assert outcome == ("ok" if allowed else "AccessDenied")
 
 
 def test_should_serve_mlflow_on_its_postgres_database(platform: list[Json], kubectl: Kubectl) -> None:

@@ -86,7 +86,7 @@ def test_worker_creating_a_job_is_admitted_and_reading_a_secret_is_forbidden(
         f"--as={worker}",
     )
     assert "created (server dry run)" in created
-    secret = release.named("Secret", "minio")
+    secret = "mlops-s3-credentials"  # the flow runs' S3 identity (the pool template's s3_secret_name)
     denied = kubectl.attempt("get", "secret", secret, namespace, f"--as={worker}")
     assert denied.returncode != 0
     assert "Forbidden" in denied.stderr and 'cannot get resource "secrets"' in denied.stderr

@@ -25,15 +25,23 @@ from prefect.client.orchestration import get_client
 
 from devenv.services import LocalServices
 from flows.logic.demo import generate_batch
+from flows.logic.storage_access import GRANTS, access_key
 from tests.integration.conftest import Platform
 from tests.integration.helpers import land_bytes, land_frame
 
 # Where the services keep the credentials on purpose (mode 600): `make up` writes them for `source env.sh`.
-CREDENTIAL_STORES = ("minio.credentials", "prefect.credentials", "env.sh")
+CREDENTIAL_STORES = (
+    "minio.credentials",
+    "prefect.credentials",
+    *(f"s3-{role}.credentials" for role in GRANTS),
+    "env.sh",
+)
 PAGE = 200
 # MinIO's scratch space (in-flight parts, the trash it empties in the background): every object that lives
 # on is renamed out of it into its bucket's directory, which is scanned, as is the rest of `.minio.sys`.
 SCRATCH = "/.minio.sys/tmp/"
+# MinIO's user store: a server checking S3 signatures (HMACs) must hold each user's secret itself.
+IAM_USERS = "/.minio.sys/config/iam/users/"
 T = TypeVar("T")
 
 
@@ -42,10 +50,14 @@ def planted(services: LocalServices) -> dict[str, bytes]:
     credentials = services.credentials()
     secret = credentials["AWS_SECRET_ACCESS_KEY"].encode()
     prefect = services.prefect_auth_string().encode()
+    identities = {
+        f"S3 secret of {role}": services.identity(role)["AWS_SECRET_ACCESS_KEY"].encode() for role in GRANTS
+    }
     return {
         "AWS_ACCESS_KEY_ID": credentials["AWS_ACCESS_KEY_ID"].encode(),
         "AWS_SECRET_ACCESS_KEY": secret,
         "AWS_SECRET_ACCESS_KEY (base64)": base64.b64encode(secret),
+        **identities,
         # The Prefect API's password, and the whole credential as every client's Authorization header has it.
         "PREFECT_API_AUTH_STRING": prefect.split(b":", 1)[1],
         "PREFECT_API_AUTH_STRING (base64)": base64.b64encode(prefect),
@@ -56,11 +68,13 @@ def leaks(data: bytes, needles: dict[str, bytes]) -> list[str]:
     return [name for name, needle in needles.items() if needle in data]
 
 
-def leaks_in_files(root: Path, needles: dict[str, bytes], skip: tuple[str, ...] = ()) -> dict[str, list[str]]:
+def leaks_in_files(
+    root: Path, needles: dict[str, bytes], skip: tuple[str, ...] = (), skip_iam: bool = True
+) -> dict[str, list[str]]:
     """Every file under `root` (logs, SQLite databases, MinIO's objects, DVC caches) that holds a needle."""
     found = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name not in skip):
-        if SCRATCH in path.as_posix():
+        if SCRATCH in path.as_posix() or (skip_iam and IAM_USERS in path.as_posix()):
             continue
         try:
             data = path.read_bytes()
@@ -106,9 +120,13 @@ def pipeline_output(module_platform: Platform) -> str:
 def test_the_scan_finds_a_planted_credential_where_it_is(services: LocalServices) -> None:
     """The scan itself works: it finds every needle in the credential store it otherwise skips."""
     needles = planted(services)
-    store = leaks_in_files(services.root, needles, skip=CREDENTIAL_STORES[2:])
+    store = leaks_in_files(services.root, needles, skip=("env.sh",), skip_iam=False)
     assert store["minio.credentials"] == ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
     assert store["prefect.credentials"] == ["PREFECT_API_AUTH_STRING"]
+    for role in GRANTS:
+        assert store[f"s3-{role}.credentials"] == [f"S3 secret of {role}"]
+        [user] = [path for path in store if f"{IAM_USERS}{access_key(role)}/".lstrip("/") in path]
+        assert store[user] == [f"S3 secret of {role}"]
     assert leaks(base64.b64encode(needles["AWS_SECRET_ACCESS_KEY"]), needles) == [
         "AWS_SECRET_ACCESS_KEY (base64)"
     ]

@@ -187,13 +187,42 @@ MLOPS_SCORING_MODEL_VERSION: {{ .Values.scoring.model.version | quote }}
 {{- end -}}
 {{- end -}}
 
-{{/* Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (MinIO's root credentials when in-release). */}}
+{{/* Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY of the flow runs (the pool template's s3_secret_name;
+in-release, MinIO's `flow-runs-identity` user). */}}
 {{- define "mlops-platform.s3.secretName" -}}
 {{- if .Values.minio.enabled -}}
 {{- include "mlops-platform.workPool.default" (dict "ctx" . "name" "s3_secret_name") -}}
 {{- else -}}
 {{- .Values.externalS3.existingSecret -}}
 {{- end -}}
+{{- end -}}
+
+{{/* Secret of one client identity's S3 credentials, (dict "ctx" $ "role" "operator"|"mlflow"|"flow-runs"): in-release
+MinIO's user of that role (flows.logic.storage_access.GRANTS), else the externalS3 Secret the user provides. */}}
+{{- define "mlops-platform.s3.identitySecret" -}}
+{{- if and .ctx.Values.minio.enabled (ne .role "flow-runs") -}}
+{{- include "mlops-platform.names.component" (dict "ctx" .ctx "component" (printf "s3-%s" .role)) -}}
+{{- else -}}
+{{- include "mlops-platform.s3.secretName" .ctx -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The S3 identities this release's clients use: the worker's operator and the flow runs, MLflow's. */}}
+{{- define "mlops-platform.s3.roles" -}}
+{{- $roles := list -}}
+{{- if .Values.worker.enabled }}{{ $roles = concat $roles (list "flow-runs" "operator") }}{{ end -}}
+{{- if .Values.mlflow.enabled }}{{ $roles = append $roles "mlflow" }}{{ end -}}
+{{- toJson $roles -}}
+{{- end -}}
+
+{{/* Secret of MinIO's root credentials: MinIO itself and the bucket Job only. */}}
+{{- define "mlops-platform.s3.rootSecret" -}}
+{{- include "mlops-platform.names.component" (dict "ctx" . "component" "minio-root") -}}
+{{- end -}}
+
+{{/* The bucket of an s3:// URL of the values (s3://mlops-data/prefix -> mlops-data). */}}
+{{- define "mlops-platform.s3.bucketOf" -}}
+{{- regexReplaceAll "^s3://([^/]+).*$" . "${1}" -}}
 {{- end -}}
 
 {{/* Secret holding the database URLs (and, in-release, the passwords). */}}
