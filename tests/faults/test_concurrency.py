@@ -10,17 +10,21 @@ import itertools
 import threading
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 from prefect.client.schemas.objects import FlowRun
-from prefect.settings import Setting, temporary_settings
+from prefect.settings import temporary_settings
 
 from devenv.services import LocalServices
 from flows.settings import Settings
 from tests.faults.conftest import assert_nothing_lost, deployed_topology, fresh_catalog, land
 from tests.faults.test_orchestrator_faults import submit, wait_final
+
+if TYPE_CHECKING:
+    from prefect.settings import Setting
 
 ROWS = 2000
 
