@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 from devenv import REPO, postgres
 from devenv.processes import reap, unprivileged_env, wait_http
 from flows.logic.storage_access import GRANTS, Bucket, access_key
+from flows.zombie_runs import HEARTBEAT_SECONDS
+from flows.zombie_runs import install as install_reaper
 
 if TYPE_CHECKING:
     from prefect.settings import Setting
@@ -365,6 +367,8 @@ class LocalServices:
             "PREFECT_HOME": str(self.root / "worker-prefect"),
             "MLOPS_HOME": str(self.root / "worker-home"),
             "PREFECT_WORKER_QUERY_SECONDS": "1",  # pick up stage runs within a second
+            # Every flow run it starts heartbeats, so that flows.zombie_runs can tell a vanished one.
+            "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS),
             "DVC_NO_ANALYTICS": "1",
         }
         argv = [
@@ -384,6 +388,13 @@ class LocalServices:
         self.wait_for_worker()
         return pid
 
+    def install_zombie_reaper(self) -> None:
+        """The automation crashing flow runs whose heartbeats stopped, as the chart's init container does."""
+        from prefect.settings import temporary_settings
+
+        with temporary_settings(updates=self.prefect_settings()):
+            install_reaper(WORK_POOL)
+
     def wait_for_worker(self, timeout: float = 60) -> None:
         """Until the worker has created its pool and reported in (the pool turns READY)."""
         deadline = time.monotonic() + timeout
@@ -400,6 +411,7 @@ class LocalServices:
         if self.prefect_database == "postgres":
             pids["postgres"] = self.start_postgres()
         pids["prefect"] = self.start_prefect()
+        self.install_zombie_reaper()
         pids["worker"] = self.start_worker()
         self.write_env_file()
         return pids

@@ -290,6 +290,24 @@ def test_should_set_up_buckets_and_identities_in_an_idempotent_post_install_hook
         assert secret == {"name": IDENTITY_SECRETS[role], "key": "AWS_SECRET_ACCESS_KEY"}
 
 
+def test_should_migrate_mlflows_database_before_it_serves(default_chart: Rendered) -> None:
+    spec = pod_spec(default_chart.get("Deployment", "mlops-platform-mlflow"))
+    (init,) = spec["initContainers"]
+    (server,) = spec["containers"]
+    assert init["command"] == ["mlflow", "db", "upgrade", "$(MLFLOW_BACKEND_STORE_URI)"]
+    assert init["image"] == server["image"]  # the schema of the MLflow that will serve
+    env = {entry["name"]: entry for entry in init["env"]}
+    assert env["MLFLOW_BACKEND_STORE_URI"] == next(
+        e for e in server["env"] if e["name"] == "MLFLOW_BACKEND_STORE_URI"
+    )
+
+
+def test_should_install_the_zombie_reaper_after_syncing_the_pool(default_chart: Rendered) -> None:
+    (init,) = pod_spec(default_chart.get("Deployment", "mlops-platform-prefect-worker"))["initContainers"]
+    script = init["command"][2]
+    assert script.rstrip().endswith('python -m flows.zombie_runs "$WORK_POOL"')
+
+
 def test_should_expose_prefect_mlflow_and_minio_on_their_ports(default_chart: Rendered) -> None:
     ports = {
         svc["metadata"]["name"]: [port["port"] for port in svc["spec"]["ports"]]

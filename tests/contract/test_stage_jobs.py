@@ -33,6 +33,7 @@ from prefect.utilities.schema_tools.validation import ValidationError, is_valid_
 from prefect.utilities.templating import find_placeholders
 from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration
 
+from flows.zombie_runs import HEARTBEAT_SECONDS, ZOMBIE_AFTER
 from tests.charts.chart import APP_UID
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -305,6 +306,14 @@ def test_every_stage_job_runs_prefects_flow_run_command_for_its_own_flow_run(dep
     assert env["PREFECT__FLOW_RUN_ID"] == {"name": "PREFECT__FLOW_RUN_ID", "value": job.flow_run_id}
     assert env["PREFECT_API_URL"]["value"] == API_URL
     assert job.manifest["metadata"]["labels"]["prefect.io/flow-run-id"] == job.flow_run_id
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENT_NAMES)
+def test_every_stage_job_heartbeats_at_the_interval_the_zombie_reaper_expects(deployment: str) -> None:
+    """A run that stops heartbeating is crashed after ZOMBIE_AFTER: every stage must beat more often."""
+    interval = int(stage_job(deployment).env()["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"]["value"])
+    assert interval == HEARTBEAT_SECONDS
+    assert 2 * interval < ZOMBIE_AFTER.total_seconds()  # one late heartbeat is not a zombie
 
 
 @pytest.mark.parametrize("deployment", DEPLOYMENT_NAMES)

@@ -35,6 +35,7 @@ RELEASE = NAMESPACE = "platform"
 FLOW_RUNNER = yaml.safe_load((CHART / "values.yaml").read_text())["images"]["flowRunner"]
 # The images `make node-images` built, under the chart's references; PostgreSQL and the Prefect server
 # stand in for the official images (Debian's PostgreSQL 15, Prefect from the flow-runner image).
+SERVICES = ("postgres", "prefectServer", "worker", "mlflow", "minio")
 VALUES = {
     "tolerations[0].key": NODE_TAINT,
     "tolerations[0].operator": "Exists",
@@ -47,12 +48,12 @@ VALUES = {
     "minio.persistence.size": "2Gi",
     # The node has 2 CPUs: the pipeline's Job (250m) and the train Job (1 CPU) fit beside the platform only
     # when its five services ask for 100m each (1.1 CPU by default).
-    **{
-        f"{service}.resources.requests.cpu": "100m"
-        for service in ("postgres", "prefectServer", "worker", "mlflow", "minio")
-    },
+    **{f"{service}.resources.requests.cpu": "100m" for service in SERVICES},
 }
 SET = [f"--set={key}={value}" for key, value in VALUES.items()]
+# The upgrade after training: the operator resizes every service, so each workload rolls, each migration runs
+# again and the post-upgrade bucket Job sets its policies again.
+RESIZED = [f"--set={service}.resources.requests.cpu=90m" for service in SERVICES]
 PIPELINE = "ML Training Pipeline/ml-pipeline"
 STAGES = ("ingest", "prepare", "train", "evaluate", "promote")
 
@@ -392,3 +393,90 @@ def test_should_say_how_the_pipeline_ended_with_mlops_status_in_the_worker(
     assert ": Completed" in out, out
     rows = pipeline.summary["rows"]
     assert f"loan-default batch 1: {rows} rows, model version 1, holdout roc_auc" in out, out
+
+
+# --- an upgrade of the release after training ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kept:
+    """What a release holds that an upgrade must keep, and the pods it ran on."""
+
+    pods: dict[str, str]  # component -> pod uid, of every Deployment's and StatefulSet's pod
+    flow_runs: dict[str, str]  # flow run id -> state type
+    model: Json  # the registered model: its versions (with their runs) and aliases
+    run_metrics: dict[str, list[Json]]  # the champion's run -> its metrics
+    objects: dict[str, dict[str, str]]  # bucket -> key -> ETag, every object of every bucket
+    secrets: dict[str, dict[str, str]]  # every generated credential, by Secret
+
+
+def kept(kubectl: Kubectl) -> Kept:
+    pods = {
+        pod["metadata"]["labels"]["app.kubernetes.io/component"]: pod["metadata"]["uid"]
+        for pod in kubectl.get("pods", f"--namespace={NAMESPACE}")["items"]
+        if "job-name" not in pod["metadata"]["labels"]
+        and pod["status"]["phase"] == "Running"
+        and "deletionTimestamp" not in pod["metadata"]  # an old pod of a rollout, terminating
+    }
+    with port_forward(kubectl, NAMESPACE, f"service/{RELEASE}-prefect-server", 4200) as port:
+        flow_runs = {
+            run["id"]: run["state_type"] for run in prefect_api(kubectl, port).post("flow_runs/filter", {})
+        }
+    model = mlflow_get(kubectl, "registered-models/get?name=loan-default-xgb")["registered_model"]
+    champion = mlflow_get(kubectl, "registered-models/alias?name=loan-default-xgb&alias=champion")
+    run_id = champion["model_version"]["run_id"]
+    metrics = mlflow_get(kubectl, f"runs/get?run_id={run_id}")["run"]["data"]["metrics"]
+    with port_forward(kubectl, NAMESPACE, f"service/{RELEASE}-minio", 9000) as port:
+        root = s3_client(kubectl, port, f"{RELEASE}-minio-root")
+        objects = {
+            bucket["Name"]: {
+                item["Key"]: item["ETag"]
+                for page in root.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"])
+                for item in page.get("Contents", [])
+            }
+            for bucket in root.list_buckets()["Buckets"]
+        }
+    secrets = {
+        item["metadata"]["name"]: item["data"]
+        for item in kubectl.get("secrets", f"--namespace={NAMESPACE}")["items"]
+        if item["type"] == "Opaque"
+    }
+    return Kept(pods, flow_runs, model, {run_id: metrics}, objects, secrets)
+
+
+def test_should_keep_every_run_version_object_and_credential_across_an_upgrade(
+    platform: list[Json], pipeline: PipelineRun, helm: Helm, kubectl: Kubectl
+) -> None:
+    workloads = {
+        m["metadata"]["labels"]["app.kubernetes.io/component"]
+        for m in platform
+        if m["kind"] in ("Deployment", "StatefulSet")
+    }
+    before = kept(kubectl)
+    started = time.monotonic()
+    helm(
+        "upgrade",
+        RELEASE,
+        str(CHART),
+        f"--namespace={NAMESPACE}",
+        *SET,
+        *RESIZED,
+        "--wait",
+        "--wait-for-jobs",
+        "--timeout=10m",
+        timeout=700,
+    )
+    TIMINGS["platform upgrade"] = time.monotonic() - started
+    after = kept(kubectl)
+    # Every workload rolled (new pods), so what follows was kept by its volume and database, not its process.
+    assert after.pods.keys() == before.pods.keys() == workloads
+    assert all(after.pods[component] != uid for component, uid in before.pods.items())
+    assert after.flow_runs == before.flow_runs and len(before.flow_runs) == 1 + len(STAGES)
+    assert after.model == before.model
+    assert after.run_metrics == before.run_metrics
+    assert after.objects == before.objects
+    assert after.secrets == before.secrets
+    # The identities the bucket Job set again still read what they wrote before.
+    with port_forward(kubectl, NAMESPACE, f"service/{RELEASE}-minio", 9000) as port:
+        md5 = pipeline.summary["dataset_md5"]
+        s3_client(kubectl, port).head_object(Bucket="mlops-data", Key=f"dvc/files/md5/{md5[:2]}/{md5[2:]}")

@@ -1,7 +1,8 @@
-"""Issue 7, items 3 and 4: a stage process, the worker and the Prefect server die mid-run (real processes).
+"""A stage process, the worker, the Prefect server and a whole node die mid-run (real processes).
 
 The tests run in order on one topology: batch 1 loses its train process, batch 2 its worker, batch 3 the
-Prefect server. After each, a re-run completes and nothing is lost or duplicated.
+Prefect server, batch 4 its worker with every flow-run process (the zombie reaper's case). After each, a
+re-run completes and nothing is lost or duplicated.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from flows.adapters.objectstore import open_fs, read_json
 from flows.contracts import PipelineSummary
 from flows.settings import Settings
 from flows.training_flow import training_pipeline
+from flows.zombie_runs import HEARTBEAT_SECONDS, ZOMBIE_AFTER
 from tests.faults.conftest import (
     LANDING_BUCKET,
     assert_nothing_lost,
@@ -211,3 +213,44 @@ def test_a_restarted_prefect_server_costs_at_most_a_rerun_without_duplicates(
     catalog = fresh_catalog(settings)
     assert sorted(catalog.raw_versions()) == [1, 2, 3]
     assert len(catalog.datasets()) == 3
+
+
+def test_runs_lost_with_their_worker_are_crashed_by_the_reaper_and_free_the_next_pipeline(
+    topology: tuple[LocalServices, Settings],
+) -> None:
+    """The worker killed with every process it started, mid-stage (a lost node): nothing is left to report
+    the pipeline and its prepare run, which would stay Running and hold prepare's concurrency slot for ever.
+    The zombie reaper (flows.zombie_runs, installed by `make up` as by the chart) crashes both within its
+    bound, and the next pipeline on the batch gets the slot and completes."""
+    services, settings = topology
+    land(services, [4], ROWS)
+    pipeline = submit(4)
+    stage = wait_stage_running(pipeline, "prepare")
+    worker = services.pid("worker")
+    assert worker is not None
+    # The worker and every flow-run process it started (Prefect starts each in a process group of its own,
+    # so the worker's group alone would leave them running): the whole tree, as a lost node takes it.
+    tree = [psutil.Process(worker), *psutil.Process(worker).children(recursive=True)]
+    assert process_of(stage) in tree and process_of(pipeline) in tree
+    killed_at = time.monotonic()
+    for proc in tree:
+        proc.kill()
+    psutil.wait_procs(tree, timeout=30)
+    (services.root / "worker.pid").unlink()
+    with pytest.raises(LookupError):
+        process_of(stage)
+    assert read_run(stage.id).state_type == StateType.RUNNING  # nobody left to say otherwise
+    bound = ZOMBIE_AFTER.total_seconds() + HEARTBEAT_SECONDS
+    ended = wait_final(stage.id, timeout=bound + 60)
+    crashed_after = time.monotonic() - killed_at
+    pipeline_ended = wait_final(pipeline.id, timeout=60)
+    print(f"zombie runs crashed {crashed_after:.1f}s after their worker was lost (bound {bound:.0f}s)")
+    for run in (ended, pipeline_ended):
+        assert run.state is not None and run.state.is_crashed(), run.state
+        assert "no heartbeat" in (run.state.message or "")
+    assert crashed_after <= bound
+    services.start_worker()  # the pod rescheduled
+    rerun = wait_final(submit(4).id)
+    assert rerun.state is not None and rerun.state.is_completed(), rerun.state
+    assert_nothing_lost(services, settings, model_versions=4)
+    assert sorted(fresh_catalog(settings).raw_versions()) == [1, 2, 3, 4]

@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolUpdate
+from prefect.events.schemas.events import ResourceSpecification
 
 from devenv.services import LocalServices
+from flows.zombie_runs import ZOMBIE_AFTER, automation_name
 from tests.charts.chart import RELEASE, Rendered, find_helm, pod_spec, render
 
 
@@ -106,3 +108,22 @@ def test_the_pool_template_cannot_be_rewritten_without_the_auth_string(
     assert "401" in result.stdout + result.stderr or "Unauthorized" in result.stdout + result.stderr
     after, _ = pool_state(pool)
     assert after == before
+
+
+def test_syncing_installs_exactly_one_zombie_reaper(
+    services: LocalServices, helm: str, tmp_path: Path
+) -> None:
+    chart = render(helm, namespace="mlops-dev")
+    pool = f"pool-{uuid.uuid4().hex[:8]}"
+    for attempt in ("first", "again"):
+        (tmp_path / attempt).mkdir()
+        sync_work_pool(chart, services, pool, tmp_path / attempt)
+    with get_client(sync_client=True) as client:
+        [reaper] = client.read_automations_by_name(name=automation_name(pool))
+    assert reaper.enabled
+    assert reaper.trigger.within == ZOMBIE_AFTER  # type: ignore[union-attr]
+    # Only this pool's runs (whose Jobs heartbeat) are watched.
+    assert reaper.trigger.match_related == ResourceSpecification(  # type: ignore[union-attr]
+        {"prefect.resource.role": "work-pool", "prefect.resource.name": pool}
+    )
+    assert [action.type for action in reaper.actions] == ["change-flow-run-state"]

@@ -100,7 +100,8 @@ pods are placed like every other pod of the release). */}}
 {{- toPrettyJson $template -}}
 {{- end -}}
 
-{{/* Shell script of the worker's init container: update the pool's base job template, or create the pool. */}}
+{{/* Shell script of the worker's init container: update the pool's base job template, or create the pool; then
+(re)install the automation that crashes zombie flow runs (flows/zombie_runs.py). */}}
 {{- define "mlops-platform.workPool.syncScript" -}}
 set -eu
 if prefect work-pool inspect "$WORK_POOL" >/dev/null 2>&1; then
@@ -108,6 +109,7 @@ if prefect work-pool inspect "$WORK_POOL" >/dev/null 2>&1; then
 else
   prefect work-pool create "$WORK_POOL" --type kubernetes --base-job-template "$BASE_JOB_TEMPLATE"
 fi
+python -m flows.zombie_runs "$WORK_POOL"
 {{- end -}}
 
 {{/* One default of the work pool template file's variables, e.g. (dict "ctx" $ "name" "settings_config_map"). */}}
