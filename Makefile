@@ -11,6 +11,9 @@ HELM_DOCS_VERSION := v1.14.2
 # Argo CD's CRDs (tests validate infra/gitops against them), from the Go module proxy. v3.5.7 is the newest v3
 # release whose go.mod this project's Go 1.26 accepts (v3.6 needs Go 1.27).
 ARGOCD_VERSION := v3.5.7
+# The third-party policy suites make test runs on the rendered chart: kube-score from the Go module proxy,
+# checkov from PyPI into an environment of its own (hack/checkov/requirements.txt pins it and its dependencies).
+KUBE_SCORE_VERSION := v1.20.0
 
 BIN := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
@@ -67,6 +70,24 @@ $(BIN)/helm-docs:
 	@mkdir -p $(BIN)
 	GOBIN=$(BIN) GOFLAGS=-buildvcs=false go install github.com/norwoodj/helm-docs/cmd/helm-docs@$(HELM_DOCS_VERSION)
 
+.PHONY: policy-tools
+policy-tools: $(BIN)/kube-score $(BIN)/checkov ## install the policy suites make test runs on the chart (kube-score, checkov) into bin/
+
+$(BIN)/kube-score:
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN) GOFLAGS=-buildvcs=false go install github.com/zegl/kube-score/cmd/kube-score@$(KUBE_SCORE_VERSION)
+
+CHECKOV_ENV := $(BIN)/checkov-env
+$(BIN)/checkov: hack/checkov/requirements.txt | uv
+	@rm -rf $(CHECKOV_ENV) && $(UV) venv --quiet --python 3.11 $(CHECKOV_ENV)
+	@echo "installing checkov into $(CHECKOV_ENV) (hashed pins of hack/checkov/requirements.txt)"
+	@VIRTUAL_ENV=$(CHECKOV_ENV) $(UV) pip sync --quiet --require-hashes $<
+	@ln -sf checkov-env/bin/checkov $@
+
+.PHONY: checkov-lock
+checkov-lock: | uv ## recompile hack/checkov/requirements.txt (with hashes) after changing hack/checkov/requirements.in
+	$(UV) pip compile --quiet --python-version 3.11 --generate-hashes hack/checkov/requirements.in -o hack/checkov/requirements.txt
+
 .PHONY: chart-docs
 chart-docs: $(BIN)/helm-docs ## regenerate charts/mlops-platform/README.md from its template and values.yaml's comments
 	$(BIN)/helm-docs --chart-search-root charts --template-files README.md.gotmpl
@@ -90,7 +111,7 @@ run: venv ## run the pipeline on batches 1 2 3, embedded (no servers): BATCHES=.
 	$(RUN) mlops run --batches $(BATCHES) --demo-rows $(ROWS)
 
 .PHONY: test
-test: venv tools argocd-crds ## all tests: unit, integration against real MinIO, MLflow and Prefect, faults and load
+test: venv tools argocd-crds policy-tools ## all tests: unit, integration against real MinIO, MLflow and Prefect, faults and load
 	$(RUN) pytest tests/unit tests/contract tests/images tests/charts
 	$(RUN) pytest tests/integration --durations=12
 	$(RUN) pytest tests/faults --durations=12

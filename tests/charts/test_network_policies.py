@@ -122,7 +122,10 @@ def test_should_render_no_policy_when_switched_off(helm: str) -> None:
 
 def test_should_render_a_policy_only_for_the_stores_the_release_runs(ci_chart: Rendered) -> None:
     stores = {c for c in pod_labels(ci_chart) if c in GUARDED}
-    assert {component_of(p["metadata"]["labels"]) for p in ci_chart.of_kind("NetworkPolicy")} == stores
+    guarded = {component_of(p["metadata"]["labels"]) for p in ci_chart.of_kind("NetworkPolicy")} & set(
+        GUARDED
+    )
+    assert guarded == stores
     for component in stores:
         peers = [
             p for p in allowed_peers_anywhere(policy(ci_chart, component)) if "namespaceSelector" not in p
@@ -130,6 +133,36 @@ def test_should_render_a_policy_only_for_the_stores_the_release_runs(ci_chart: R
         peers = [p["podSelector"]["matchLabels"] for p in peers if "matchLabels" in p["podSelector"]]
         clients = {c for c, pod in pod_labels(ci_chart).items() for peer in peers if selects(peer, pod)}
         assert clients <= {"prefect-server", "mlflow", "prefect-worker", "minio-buckets"}, clients
+
+
+def test_should_select_every_pod_of_the_release_with_a_policy(ci_chart: Rendered) -> None:
+    """No pod is left open by omission: those that serve nothing get a policy that admits nothing."""
+    selectors = [p["spec"]["podSelector"]["matchLabels"] for p in ci_chart.of_kind("NetworkPolicy")]
+    for component, labels in pod_labels(ci_chart).items():
+        assert any(selects(selector, labels) for selector in selectors), component
+
+
+@pytest.mark.parametrize("component", ["prefect-worker", "minio-buckets"])
+def test_should_admit_nothing_to_the_pods_that_serve_nothing(default_chart: Rendered, component: str) -> None:
+    network_policy = policy(default_chart, component)
+    assert network_policy["spec"]["policyTypes"] == ["Ingress"]
+    assert network_policy["spec"]["ingress"] == []
+    selector = network_policy["spec"]["podSelector"]["matchLabels"]
+    assert [c for c, labels in pod_labels(default_chart).items() if selects(selector, labels)] == [component]
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENT_NAMES)
+def test_should_admit_nothing_to_the_flow_run_pods_of_the_pool(
+    default_chart: Rendered, deployment: str
+) -> None:
+    network_policy = policy(default_chart, "flow-run")
+    assert network_policy["spec"]["ingress"] == []
+    pod_metadata = stage_job(deployment).manifest["spec"]["template"]["metadata"]
+    assert selects(network_policy["spec"]["podSelector"]["matchLabels"], pod_metadata["labels"])
+    assert not any(
+        selects(network_policy["spec"]["podSelector"]["matchLabels"], p)
+        for p in pod_labels(default_chart).values()
+    )
 
 
 def test_should_keep_pod_specs_free_of_host_networking_that_would_bypass_the_policies(

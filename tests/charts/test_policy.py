@@ -69,8 +69,12 @@ def test_should_set_requests_and_limits_on_every_container(ci_chart: Rendered) -
     for workload in ci_chart.workloads():
         for container in containers(workload):
             resources = container["resources"]
+            # ephemeral-storage too: an unbounded writable layer, log or emptyDir could fill the node's disk
             for kind in ("requests", "limits"):
-                assert set(resources[kind]) == {"cpu", "memory"}, (container["name"], kind)
+                assert set(resources[kind]) == {"cpu", "memory", "ephemeral-storage"}, (
+                    container["name"],
+                    kind,
+                )
 
 
 def test_should_pin_every_image_to_a_tag_that_is_not_latest(ci_chart: Rendered) -> None:

@@ -99,5 +99,5 @@ def test_should_probe_the_workers_own_health_check(default_chart: Rendered) -> N
     assert "--with-healthcheck" in worker["command"]
     [port] = worker["ports"]
     assert env_of(worker)["PREFECT_WORKER_WEBSERVER_PORT"]["value"] == str(port["containerPort"])
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert worker[probe]["httpGet"] == {"path": "/health", "port": port["name"]}
+    assert worker["livenessProbe"]["httpGet"] == {"path": "/health", "port": port["name"]}
+    assert worker["readinessProbe"]["tcpSocket"] == {"port": port["name"]}

@@ -281,3 +281,21 @@ its pool's name). */}}
     matchLabels:
       {{- include "mlops-platform.labels.selector" . | nindent 6 }}
 {{- end -}}
+
+{{/* A NetworkPolicy admitting nothing to pods that serve nothing (their probes come from the node, which
+NetworkPolicy always admits): (dict "ctx" $ "component" "prefect-worker" "matchLabels" (dict ...)). */}}
+{{- define "mlops-platform.networkPolicy.noIngress" -}}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ include "mlops-platform.names.component" . }}
+  namespace: {{ .ctx.Release.Namespace }}
+  labels:
+    {{- include "mlops-platform.labels.standard" . | nindent 4 }}
+spec:
+  podSelector:
+    matchLabels:
+      {{- toYaml .matchLabels | nindent 6 }}
+  policyTypes: ["Ingress"]
+  ingress: []
+{{- end -}}
