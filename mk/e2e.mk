@@ -3,12 +3,15 @@
 # node (containerd, kubelet, kube-proxy, CoreDNS) on a bridge of its own, and removes all of it at the end;
 # the binaries are built here, once, through the Go module proxy, the images with buildah.
 
-# The releases are pinned in hack/k8s/go.mod, hack/etcd/go.mod and hack/coredns/go.mod, nowhere else.
+# The releases are pinned in hack/k8s/go.mod, hack/etcd/go.mod, hack/coredns/go.mod and hack/kube-router/go.mod,
+# nowhere else.
 K8S_VERSION  := $(shell awk '$$1 == "k8s.io/kubernetes" { print $$2; exit }' hack/k8s/go.mod)
 ETCD_VERSION := $(shell awk '$$1 == "go.etcd.io/etcd/server/v3" { print $$2; exit }' hack/etcd/go.mod)
 # (CoreDNS is hack/coredns's one direct requirement, so go mod tidy writes it as "require MODULE VERSION")
 COREDNS_VERSION := $(shell awk '{ sub(/^require[ \t]+/, "") } $$1 == "github.com/coredns/coredns" { print $$2; exit }' hack/coredns/go.mod)
+KUBE_ROUTER_VERSION := $(shell awk '$$1 == "github.com/cloudnativelabs/kube-router/v2" { print $$2; exit }' hack/kube-router/go.mod)
 K8S_BIN      := $(BIN)/k8s/$(K8S_VERSION)
+KUBE_ROUTER_BIN := $(BIN)/kube-router/$(KUBE_ROUTER_VERSION)
 ETCD_BIN     := $(BIN)/etcd/$(ETCD_VERSION)
 COREDNS_BIN  := $(BIN)/coredns/$(COREDNS_VERSION)
 K8S_COMMANDS := kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy
@@ -40,6 +43,13 @@ $(ETCD_BIN)/etcd:
 	@$(call cache_dir,$(ETCD_BIN),etcd/$(ETCD_VERSION))
 	test -x $@ || { cd hack/etcd && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $@ go.etcd.io/etcd/server/v3; }
 
+# The node's NetworkPolicy enforcer: kube-router, of which tests/e2e runs only the NetworkPolicy controller
+# (iptables and ipset). kube-network-policies, kind's, needs the kernel's nft queue expression, which this
+# machine's kernel lacks (CONFIG_NFT_QUEUE is not set).
+$(KUBE_ROUTER_BIN)/kube-router:
+	@$(call cache_dir,$(KUBE_ROUTER_BIN),kube-router/$(KUBE_ROUTER_VERSION))
+	test -x $@ || { cd hack/kube-router && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $@ github.com/cloudnativelabs/kube-router/v2/cmd/kube-router; }
+
 # hack/coredns/main.go: CoreDNS with only the plugins the node's cluster DNS needs (cached under the hash of
 # its sources, which a fresh clone's newer files do not change).
 COREDNS_KEY = $(shell cat hack/coredns/main.go hack/coredns/go.mod hack/coredns/go.sum | sha256sum | cut -c1-16)
@@ -48,11 +58,11 @@ $(COREDNS_BIN)/coredns: hack/coredns/main.go hack/coredns/go.mod
 	test -x $@ || { cd hack/coredns && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $@ .; }
 
 .PHONY: k8s-bins
-k8s-bins: $(K8S_TARGETS) $(ETCD_BIN)/etcd $(COREDNS_BIN)/coredns ## build the pinned Kubernetes control plane, kubectl, etcd and CoreDNS into bin/
+k8s-bins: $(K8S_TARGETS) $(ETCD_BIN)/etcd $(COREDNS_BIN)/coredns $(KUBE_ROUTER_BIN)/kube-router ## build the pinned Kubernetes control plane, kubectl, etcd, CoreDNS and kube-router into bin/
 
 # The node's runtime comes from Debian: containerd, runc and the CNI plugins; debootstrap and buildah build
 # its images. Installed here when missing (tests run as root).
-NODE_PACKAGES := containerd runc containernetworking-plugins iptables debootstrap buildah
+NODE_PACKAGES := containerd runc containernetworking-plugins iptables ipset debootstrap buildah
 .PHONY: node-packages
 node-packages:
 	@missing=$$(for p in $(NODE_PACKAGES); do \
@@ -124,6 +134,7 @@ e2e: venv $(if $(shell command -v helm 2>/dev/null),,$(BIN)/helm) argocd-crds k8
 	@mkdir -p $(E2E_DIR)
 	@status=0; \
 	MLOPS_E2E=1 MLOPS_E2E_DIR=$(E2E_DIR) MLOPS_K8S_BIN=$(K8S_BIN) MLOPS_ETCD_BIN=$(ETCD_BIN) MLOPS_COREDNS_BIN=$(COREDNS_BIN) \
+	  MLOPS_KUBE_ROUTER_BIN=$(KUBE_ROUTER_BIN) \
 	  MLOPS_NODE_IMAGES=$(IMAGES_DIR) $(RUN) pytest tests/e2e --durations=8 2>&1 | tee $(E2E_DIR)/pytest.log || status=$$?; \
 	$(RUN) python -m tests.e2e.processes $(E2E_DIR)/cluster/logs || status=1; \
 	$(RUN) python -m tests.e2e.node $(E2E_DIR)/node || status=1; \

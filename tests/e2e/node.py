@@ -1,5 +1,7 @@
 """A real node for the e2e cluster: containerd with runc and the CNI plugins (Debian packages), a kubelet and
-kube-proxy (built from hack/k8s) and CoreDNS (hack/coredns), all host processes, on a bridge of their own.
+kube-proxy (built from hack/k8s), CoreDNS (hack/coredns) and kube-router's NetworkPolicy controller
+(hack/kube-router, the enforcer k3s embeds: the bridge enforces nothing itself), all host processes, on a
+bridge of their own.
 
 Pods get addresses on BRIDGE (POD_CIDR); the host is NODE_IP on it, where the API server, the kubelet and
 CoreDNS listen, so nothing leaves loopback and the bridge. Images come from `make node-images` (built
@@ -31,6 +33,7 @@ from devenv.services import free_port
 from tests.e2e.clients import Kubectl
 from tests.e2e.cluster import (
     ROOT,
+    SERVICE_CIDR,
     Binaries,
     ControlPlane,
     b64,
@@ -58,6 +61,26 @@ SYSCTLS = {
     "net/ipv4/ip_forward": "1",
     "net/bridge/bridge-nf-call-iptables": "1",
 }
+# kube-router's NetworkPolicy controller reads pods, namespaces, nodes and the policies (its upstream role,
+# less what its router and proxy would need).
+KUBE_ROUTER_RBAC = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "mlops-e2e:kube-router"}
+rules:
+  - {apiGroups: [""], resources: [namespaces, pods, services, nodes, endpoints], verbs: [get, list, watch]}
+  - {apiGroups: [networking.k8s.io], resources: [networkpolicies], verbs: [get, list, watch]}
+  - {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [get, list, watch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "mlops-e2e:kube-router"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "mlops-e2e:kube-router"}
+subjects:
+  - {apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:kube-router"}
+"""
+# The sets kube-router makes (a policy's pods, by KUBE-SRC-/KUBE-DST- and its own names).
+KUBE_ROUTER_IPSETS = ("KUBE-", "kube-router-")
 
 
 def containerd_config(directory: Path) -> str:
@@ -214,30 +237,36 @@ def local_aliases(reference: str) -> list[str]:
 
 @dataclass(frozen=True)
 class NodeBinaries:
-    """The kubelet and kube-proxy beside the control plane's binaries, CoreDNS from `make k8s-bins`
-    ($MLOPS_COREDNS_BIN), the images from `make node-images` ($MLOPS_NODE_IMAGES), the rest from Debian."""
+    """The kubelet and kube-proxy beside the control plane's binaries, CoreDNS and kube-router from
+    `make k8s-bins` ($MLOPS_COREDNS_BIN, $MLOPS_KUBE_ROUTER_BIN), the images from `make node-images`
+    ($MLOPS_NODE_IMAGES), the rest from Debian."""
 
     kubelet: str
     kube_proxy: str
     coredns: str
+    kube_router: str
     images: Path
 
     @classmethod
     def find(cls, kubernetes: Binaries) -> NodeBinaries:
         release = pinned_version("coredns", "github.com/coredns/coredns")
         coredns = os.environ.get("MLOPS_COREDNS_BIN") or ROOT / "bin" / "coredns" / release
+        router = pinned_version("kube-router", "github.com/cloudnativelabs/kube-router/v2")
+        kube_router = os.environ.get("MLOPS_KUBE_ROUTER_BIN") or ROOT / "bin" / "kube-router" / router
         images = os.environ.get("MLOPS_NODE_IMAGES") or ROOT / "bin" / "images"
         return cls(
             kubernetes.path("kubelet"),
             kubernetes.path("kube-proxy"),
             str(Path(coredns) / "coredns"),
+            str(Path(kube_router) / "kube-router"),
             Path(images),
         )
 
     def missing(self) -> list[str]:
-        tools = ["containerd", "containerd-shim-runc-v2", "runc", "ctr", "iptables"]
+        tools = ["containerd", "containerd-shim-runc-v2", "runc", "ctr", "iptables", "ipset"]
         missing = [tool for tool in tools if shutil.which(tool) is None]
-        missing += [p for p in (self.kubelet, self.kube_proxy, self.coredns) if not Path(p).is_file()]
+        binaries = (self.kubelet, self.kube_proxy, self.coredns, self.kube_router)
+        missing += [p for p in binaries if not Path(p).is_file()]
         missing += [str(CNI_BIN / "bridge")] if not (CNI_BIN / "bridge").is_file() else []
         missing += [
             str(self.images / f"{name}.tar")
@@ -300,6 +329,7 @@ class Node:
         # kube-proxy waits for its Node object, which the kubelet registers.
         self._start_kubelet()
         self._start_kube_proxy()
+        self._start_kube_router(kubectl)
         self.timings["node bring-up"] = time.monotonic() - started
 
     def _credentials(self) -> None:
@@ -309,6 +339,7 @@ class Node:
             "kubelet": (f"system:node:{NODE_NAME}", ("system:nodes",)),
             "kube-proxy": ("system:kube-proxy", ()),
             "coredns": ("system:coredns", ()),
+            "kube-router": ("system:kube-router", ()),
         }
         for stem, (user, groups) in users.items():
             pair = self.plane.ca.issue(pki, f"{stem}-client", user, organizations=groups)
@@ -382,6 +413,28 @@ class Node:
             f"http://127.0.0.1:{healthz}/healthz",
         )
 
+    def _start_kube_router(self, kubectl: Kubectl) -> None:
+        """kube-router with only its NetworkPolicy controller: each pod a policy selects gets a firewall chain
+        (iptables, ipsets of the peers' addresses) that drops what no policy admits; the node's own traffic
+        (the kubelet's probes) is admitted, as the NetworkPolicy API says."""
+        kubectl("apply", "--filename=-", stdin=KUBE_ROUTER_RBAC)
+        health = free_port()
+        self._start_until_healthy(
+            "kube-router",
+            [
+                self.binaries.kube_router,
+                f"--kubeconfig={self.directory / 'kube-router.kubeconfig'}",
+                f"--hostname-override={NODE_NAME}",
+                "--run-firewall=true",
+                "--run-router=false",
+                "--run-service-proxy=false",
+                "--enable-cni=false",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                f"--health-port={health}",
+            ],
+            f"http://127.0.0.1:{health}/healthz",
+        )
+
     def _start_kubelet(self) -> None:
         healthz = free_port()
         config = self.directory / "kubelet.yaml"
@@ -417,6 +470,7 @@ class Node:
             kubectl("delete", "pods", "--all", "--all-namespaces", "--grace-period=2", "--timeout=90s")
         self.processes.stop_all()
         sh(self.binaries.kube_proxy, "--cleanup", check=False)
+        sh(self.binaries.kube_router, "--cleanup-config", check=False)
         sweep(self.directory)
 
 
@@ -469,6 +523,14 @@ def _remove_iptables_rules() -> None:
                 sh("iptables", "-t", table, "-X", words[1], check=False)
 
 
+def _ipsets() -> list[str]:
+    """The ipsets kube-router made (none else on the machine is touched)."""
+    if shutil.which("ipset") is None:
+        return []
+    names = sh("ipset", "list", "-name", check=False).split()
+    return [name for name in names if name.startswith(KUBE_ROUTER_IPSETS)]
+
+
 def leftovers(directory: Path) -> list[str]:
     """What a node under `directory` left behind: each an item `sweep` removes."""
     found = [f"process {pid}" for pid in _node_processes(directory)]
@@ -476,6 +538,7 @@ def leftovers(directory: Path) -> list[str]:
     found += [f"link {BRIDGE}"] if bridge_exists() else []
     found += [f"cgroup {c}" for c in CGROUP_HIERARCHIES.glob(f"*/{CGROUP_ROOT}")]
     found += [f"iptables -t {table} {rule}" for table in IPTABLES_TABLES for rule in _iptables_rules(table)]
+    found += [f"ipset {name}" for name in _ipsets()]
     return found
 
 
@@ -502,6 +565,8 @@ def sweep(directory: Path) -> None:
         with contextlib.suppress(OSError):
             cgroup.rmdir()
     _remove_iptables_rules()
+    for name in _ipsets():  # after the rules that match them
+        sh("ipset", "destroy", name, check=False)
     saved = directory / "sysctls.json"
     if saved.exists():
         for key, value in json.loads(saved.read_text()).items():

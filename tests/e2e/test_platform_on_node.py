@@ -233,6 +233,201 @@ def test_should_refuse_the_in_cluster_prefect_api_to_a_caller_without_the_creden
         assert operator.status("POST", "deployments/filter", {}) == 200
 
 
+# --- NetworkPolicies enforced (kube-network-policies on the node), credentials refused ----------------------
+
+PROBE = (Path(__file__).with_name("network_probe.py")).read_text()
+OUTSIDER = "outsider"  # a namespace of no environment of the platform's
+POOL_LABELS = {"prefect.io/work-pool-name": "mlops-kubernetes"}  # what the worker gives its flow-run pods
+
+
+def probe_pod(name: str, namespace: str, labels: dict[str, str], env: list[Json]) -> Json:
+    """A one-shot pod of the flow-runner image that runs tests/e2e/network_probe.py (restricted profile)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"e2e-probe": name, **labels}},
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "tolerations": [{"key": NODE_TAINT, "operator": "Exists", "effect": "NoSchedule"}],
+            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [
+                {
+                    "name": "probe",
+                    "image": f"{FLOW_RUNNER['repository']}:{FLOW_RUNNER['tag']}",
+                    "command": ["python", "-c", PROBE],
+                    "env": env,
+                    "resources": {
+                        "requests": {"cpu": "10m", "memory": "64Mi"},
+                        "limits": {"memory": "256Mi"},
+                    },
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def from_secret(variable: str, secret_name: str, key: str) -> Json:
+    return {"name": variable, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": key}}}
+
+
+def run_probes(kubectl: Kubectl, pods: list[Json]) -> dict[str, dict[str, Any]]:
+    """Start every probe pod at once, wait for each to finish, and read each one's outcomes."""
+    kubectl("apply", "--filename=-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": pods}))
+    outcomes = {}
+    try:
+        for pod in pods:
+            name, namespace = pod["metadata"]["name"], pod["metadata"]["namespace"]
+            kubectl(
+                "wait",
+                f"pod/{name}",
+                f"--namespace={namespace}",
+                "--for=jsonpath={.status.phase}=Succeeded",
+                "--timeout=180s",
+            )
+            log = kubectl("logs", f"pod/{name}", f"--namespace={namespace}")
+            outcomes[name] = json.loads(log.strip().splitlines()[-1])
+    finally:
+        for pod in pods:
+            kubectl.attempt(
+                "delete", "pod", pod["metadata"]["name"], f"--namespace={pod['metadata']['namespace']}"
+            )
+    return outcomes
+
+
+@pytest.fixture(scope="module")
+def probes(platform: list[Json], kubectl: Kubectl) -> dict[str, dict[str, Any]]:
+    """Three pods try the platform's services: one of the release's namespace without the platform's labels,
+    one of another namespace, and one labelled as a flow run of the pool (the allowed peer, holding the flow
+    runs' credentials), which makes both the positive controls and the attempts a credential must refuse."""
+    services = {
+        s["metadata"]["name"].removeprefix(f"{RELEASE}-"): s["spec"]["clusterIP"]
+        for s in kubectl.get("services", f"--namespace={NAMESPACE}")["items"]
+    }
+    [worker] = kubectl.get(
+        "pods", f"--namespace={NAMESPACE}", "--selector=app.kubernetes.io/component=prefect-worker"
+    )["items"]
+    targets = {
+        "postgres": f"{services['postgres']}:5432",
+        "minio": f"{services['minio']}:9000",
+        "mlflow": f"{services['mlflow']}:5000",
+        "prefect": f"{services['prefect-server']}:4200",
+        "worker": f"{worker['status']['podIP']}:8080",
+    }
+    reach_all = {name: {"tcp": address} for name, address in targets.items()}
+    prefect = f"http://{targets['prefect']}/api"
+    with port_forward(kubectl, NAMESPACE, f"service/{RELEASE}-prefect-server", 4200) as port:
+        template = prefect_api(kubectl, port).get("work_pools/mlops-kubernetes")["base_job_template"]
+    patch = {"base_job_template": template}  # the pool's own template: allowed, it changes nothing
+    flow_run_attempts = {
+        **{name: spec for name, spec in reach_all.items() if name != "worker"},
+        "prefect without credential": {"http": ["GET", f"{prefect}/work_pools/mlops-kubernetes"]},
+        "prefect with credential": {"http": ["GET", f"{prefect}/work_pools/mlops-kubernetes"], "auth": True},
+        "pool patch without credential": {
+            "http": ["PATCH", f"{prefect}/work_pools/mlops-kubernetes"],
+            "body": patch,
+        },
+        "pool csrf token without credential": {"http": ["GET", f"{prefect}/csrf-token?client=probe"]},
+        "pool patch with credential": {
+            "http": ["PATCH", f"{prefect}/work_pools/mlops-kubernetes"],
+            "body": patch,
+            "auth": True,
+            "csrf": True,
+        },
+        "s3 list data": {"s3": "list", "bucket": "mlops-data"},
+        "s3 list artifacts": {"s3": "list", "bucket": "mlflow-artifacts"},
+        "s3 read landing": {"s3": "list", "bucket": "mlops-landing"},
+        "s3 write landing": {"s3": "put", "bucket": "mlops-landing"},
+    }
+    kubectl("create", "namespace", OUTSIDER)
+    attempts = {"stranger": reach_all, "outsider": reach_all, "flow-run": flow_run_attempts}
+    credentials = [
+        from_secret("PREFECT_API_AUTH_STRING", f"{RELEASE}-prefect-auth", "auth-string"),
+        from_secret("AWS_ACCESS_KEY_ID", "mlops-s3-credentials", "AWS_ACCESS_KEY_ID"),
+        from_secret("AWS_SECRET_ACCESS_KEY", "mlops-s3-credentials", "AWS_SECRET_ACCESS_KEY"),
+        {"name": "S3_ENDPOINT", "value": f"http://{targets['minio']}"},
+    ]
+    pods = [
+        probe_pod(
+            "stranger", NAMESPACE, {}, [{"name": "ATTEMPTS", "value": json.dumps(attempts["stranger"])}]
+        ),
+        probe_pod(
+            "outsider", OUTSIDER, {}, [{"name": "ATTEMPTS", "value": json.dumps(attempts["outsider"])}]
+        ),
+        probe_pod(
+            "flow-run",
+            NAMESPACE,
+            POOL_LABELS,
+            [{"name": "ATTEMPTS", "value": json.dumps(attempts["flow-run"])}, *credentials],
+        ),
+    ]
+    try:
+        outcomes = run_probes(kubectl, pods)
+        # The pool after the refused patch and the allowed one is the pool before: nothing was changed.
+        with port_forward(kubectl, NAMESPACE, f"service/{RELEASE}-prefect-server", 4200) as port:
+            after = prefect_api(kubectl, port).get("work_pools/mlops-kubernetes")["base_job_template"]
+        outcomes["pool"] = {"unchanged": after == template}
+        # PostgreSQL's allowed peers are the Prefect server and MLflow: the positive control from the server.
+        address = (f"{RELEASE}-postgres", 5432)
+        connect = f"import socket; socket.create_connection({address!r}, timeout=4); print('connected')"
+        control = kubectl(
+            "exec",
+            f"--namespace={NAMESPACE}",
+            f"deploy/{RELEASE}-prefect-server",
+            "--",
+            "python",
+            "-c",
+            connect,
+        )
+        outcomes["prefect-server"] = {"postgres": control.strip()}
+        worker_ready = [c["ready"] for c in worker["status"]["containerStatuses"]]
+        outcomes["node"] = {"worker health": "connected" if all(worker_ready) else "not ready"}  # the probe's
+        print(json.dumps(outcomes, indent=2))
+        return outcomes
+    finally:
+        kubectl.attempt("delete", "namespace", OUTSIDER, "--wait=false")
+
+
+REFUSED_BY_POLICY = [
+    *[("stranger", target) for target in ("postgres", "minio", "mlflow", "prefect", "worker")],
+    *[("outsider", target) for target in ("postgres", "minio", "mlflow", "prefect", "worker")],
+    ("flow-run", "postgres"),
+]
+# Each refusal and, beside it, the same request as the identity that may make it.
+REFUSED_BY_CREDENTIAL = [
+    ("prefect without credential", 401, "prefect with credential", 200),
+    ("pool csrf token without credential", 401, "pool patch with credential", 204),
+    ("pool patch without credential", 403, "pool patch with credential", 204),  # no CSRF token without it
+    ("s3 list artifacts", "AccessDenied", "s3 list data", "ok"),
+    ("s3 write landing", "AccessDenied", "s3 read landing", "ok"),
+]
+ALLOWED_PEER = {"postgres": ("prefect-server", "postgres"), "worker": ("node", "worker health")}
+
+
+@pytest.mark.parametrize(("pod", "target"), REFUSED_BY_POLICY)
+def test_should_refuse_connections_the_network_policies_do_not_admit(
+    probes: dict[str, dict[str, Any]], pod: str, target: str
+) -> None:
+    # kube-router rejects (an ICMP port-unreachable: ConnectionRefusedError) what no policy admits; other
+    # enforcers drop it (a time-out). Either way no connection, while the service is listening:
+    assert probes[pod][target] in ("ConnectionRefusedError", "timed out")
+    allowed_pod, allowed_attempt = ALLOWED_PEER.get(target, ("flow-run", target))
+    assert probes[allowed_pod][allowed_attempt] == "connected"  # the same service answers its own peers
+
+
+@pytest.mark.parametrize(("refused", "refusal", "allowed", "success"), REFUSED_BY_CREDENTIAL)
+def test_should_refuse_what_the_callers_credential_does_not_allow(
+    probes: dict[str, dict[str, Any]], refused: str, refusal: object, allowed: str, success: object
+) -> None:
+    assert probes["flow-run"][refused] == refusal
+    assert probes["flow-run"][allowed] == success
+    assert probes["pool"]["unchanged"]
+
+
 # --- the pipeline on batch 1, run as the cluster steps of docs/kubernetes.md say -----------------------
 
 
