@@ -61,24 +61,6 @@ SYSCTLS = {
     "net/ipv4/ip_forward": "1",
     "net/bridge/bridge-nf-call-iptables": "1",
 }
-# kube-router's NetworkPolicy controller reads pods, namespaces, nodes and the policies (its upstream role,
-# less what its router and proxy would need).
-KUBE_ROUTER_RBAC = """\
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: "mlops-e2e:kube-router"}
-rules:
-  - {apiGroups: [""], resources: [namespaces, pods, services, nodes, endpoints], verbs: [get, list, watch]}
-  - {apiGroups: [networking.k8s.io], resources: [networkpolicies], verbs: [get, list, watch]}
-  - {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [get, list, watch]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: "mlops-e2e:kube-router"}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "mlops-e2e:kube-router"}
-subjects:
-  - {apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:kube-router"}
-"""
 # The sets kube-router makes (a policy's pods, by KUBE-SRC-/KUBE-DST- and its own names).
 KUBE_ROUTER_IPSETS = ("KUBE-", "kube-router-")
 
@@ -205,26 +187,34 @@ def corefile(kubeconfig_path: Path, health_port: int, ready_port: int) -> str:
 """
 
 
+def node_component_rbac(component: str, rules: list[dict[str, list[str]]]) -> str:
+    """A ClusterRole of `rules` bound to the user `system:<component>` (its client certificate's)."""
+    name = f"mlops-e2e:{component}"
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": name}}
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+        "subjects": [
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": f"system:{component}"}
+        ],
+    }
+    return yaml.safe_dump_all([role | {"rules": rules}, binding])
+
+
+READ = ["get", "list", "watch"]
 # CoreDNS reads Services, EndpointSlices and Namespaces cluster-wide, as kubeadm's system:coredns role.
-COREDNS_RBAC = """
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: "mlops-e2e:coredns"}
-rules:
-  - apiGroups: [""]
-    resources: [services, namespaces]
-    verbs: [list, watch]
-  - apiGroups: [discovery.k8s.io]
-    resources: [endpointslices]
-    verbs: [list, watch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: "mlops-e2e:coredns"}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "mlops-e2e:coredns"}
-subjects:
-  - {apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:coredns"}
-"""
+COREDNS_RULES = [
+    {"apiGroups": [""], "resources": ["services", "namespaces"], "verbs": ["list", "watch"]},
+    {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
+]
+# kube-router's NetworkPolicy controller: its upstream role, less what its router and proxy would need.
+KUBE_ROUTER_RULES = [
+    {"apiGroups": [""], "resources": ["namespaces", "pods", "services", "nodes", "endpoints"], "verbs": READ},
+    {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": READ},
+    {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": READ},
+]
 
 
 def local_aliases(reference: str) -> list[str]:
@@ -324,7 +314,7 @@ class Node:
                 (hierarchy / CGROUP_ROOT).mkdir(exist_ok=True)
         self._start_containerd()
         self._import_images()
-        kubectl("apply", "--filename=-", stdin=COREDNS_RBAC)
+        kubectl("apply", "--filename=-", stdin=node_component_rbac("coredns", COREDNS_RULES))
         self._start_coredns()
         # kube-proxy waits for its Node object, which the kubelet registers.
         self._start_kubelet()
@@ -417,7 +407,7 @@ class Node:
         """kube-router with only its NetworkPolicy controller: each pod a policy selects gets a firewall chain
         (iptables, ipsets of the peers' addresses) that drops what no policy admits; the node's own traffic
         (the kubelet's probes) is admitted, as the NetworkPolicy API says."""
-        kubectl("apply", "--filename=-", stdin=KUBE_ROUTER_RBAC)
+        kubectl("apply", "--filename=-", stdin=node_component_rbac("kube-router", KUBE_ROUTER_RULES))
         health = free_port()
         self._start_until_healthy(
             "kube-router",
