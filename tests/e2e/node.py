@@ -521,6 +521,18 @@ def _ipsets() -> list[str]:
     return [name for name in names if name.startswith(KUBE_ROUTER_IPSETS)]
 
 
+def sets_holding(address: str) -> int:
+    """How many of kube-router's ipsets hold `address`: a pod is a policy's peer once it is in that
+    policy's source set (kube-router adds a new pod's address moments after the pod starts)."""
+    members = sh("ipset", "list", check=False)
+    return sum(
+        1
+        for block in members.split("\nName: ")
+        if block.split("\n", 1)[0].removeprefix("Name: ").strip().startswith(KUBE_ROUTER_IPSETS)
+        and address in block.split("Members:", 1)[-1].split()
+    )
+
+
 def leftovers(directory: Path) -> list[str]:
     """What a node under `directory` left behind: each an item `sweep` removes."""
     found = [f"process {pid}" for pid in _node_processes(directory)]

@@ -6,6 +6,7 @@ pulled by hash from the in-cluster MinIO, the model registered in the in-cluster
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import subprocess
@@ -23,8 +24,9 @@ from botocore.exceptions import ClientError
 
 from tests.charts.chart import CHART, ROOT
 from tests.e2e.clients import Helm, Kubectl, port_forward, run
+from tests.e2e.cluster import wait_until
 from tests.e2e.conftest import TIMINGS
-from tests.e2e.node import NODE_TAINT, Node
+from tests.e2e.node import NODE_TAINT, Node, sets_holding
 from tests.e2e.release import documents
 from tests.prefect_http import PrefectHttp
 
@@ -255,7 +257,8 @@ def probe_pod(name: str, namespace: str, labels: dict[str, str], env: list[Json]
                 {
                     "name": "probe",
                     "image": f"{FLOW_RUNNER['repository']}:{FLOW_RUNNER['tag']}",
-                    "command": ["python", "-c", PROBE],
+                    # It waits for the test to exec the probe (run_probes), once the node admits it.
+                    "command": ["python", "-c", "import time; time.sleep(600)"],
                     "env": env,
                     "resources": {
                         "requests": {"cpu": "10m", "memory": "64Mi"},
@@ -275,26 +278,35 @@ def from_secret(variable: str, secret_name: str, key: str) -> Json:
     return {"name": variable, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": key}}}
 
 
-def run_probes(kubectl: Kubectl, pods: list[Json]) -> dict[str, dict[str, Any]]:
-    """Start every probe pod at once, wait for each to finish, and read each one's outcomes."""
+def is_peer(address: str, policies: int) -> bool:
+    return sets_holding(address) >= policies
+
+
+def run_probes(kubectl: Kubectl, pods: list[Json], peer_of: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """Start every probe pod, and in each run tests/e2e/network_probe.py once it is running and, for a pod
+    that `peer_of` names, once kube-router holds its address in that many policies' source sets: before
+    that, the node refuses even an allowed peer's first connections."""
     kubectl("apply", "--filename=-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": pods}))
     outcomes = {}
     try:
         for pod in pods:
             name, namespace = pod["metadata"]["name"], pod["metadata"]["namespace"]
-            kubectl(
-                "wait",
-                f"pod/{name}",
-                f"--namespace={namespace}",
-                "--for=jsonpath={.status.phase}=Succeeded",
-                "--timeout=180s",
-            )
-            log = kubectl("logs", f"pod/{name}", f"--namespace={namespace}")
+            where = f"--namespace={namespace}"
+            kubectl("wait", f"pod/{name}", where, "--for=condition=Ready", "--timeout=180s")
+            if name in peer_of:
+                address = kubectl.get("pod", name, where)["status"]["podIP"]
+                admitted = functools.partial(is_peer, address, peer_of[name])
+                wait_until(admitted, f"{name} a peer of its policies", lambda: None, 60)
+            log = run(kubectl.argv("exec", where, f"pod/{name}", "--", "python", "-c", PROBE), timeout=180)
             outcomes[name] = json.loads(log.strip().splitlines()[-1])
     finally:
         for pod in pods:
             kubectl.attempt(
-                "delete", "pod", pod["metadata"]["name"], f"--namespace={pod['metadata']['namespace']}"
+                "delete",
+                "pod",
+                pod["metadata"]["name"],
+                f"--namespace={pod['metadata']['namespace']}",
+                "--grace-period=1",
             )
     return outcomes
 
@@ -366,7 +378,8 @@ def probes(platform: list[Json], kubectl: Kubectl) -> dict[str, dict[str, Any]]:
         ),
     ]
     try:
-        outcomes = run_probes(kubectl, pods)
+        # The flow-run pod is a peer of three policies: the Prefect API's, MLflow's and MinIO's.
+        outcomes = run_probes(kubectl, pods, peer_of={"flow-run": 3})
         # The pool after the refused patch and the allowed one is the pool before: nothing was changed.
         with port_forward(kubectl, NAMESPACE, f"service/{RELEASE}-prefect-server", 4200) as port:
             after = prefect_api(kubectl, port).get("work_pools/mlops-kubernetes")["base_job_template"]
