@@ -35,6 +35,9 @@ export DVC_NO_ANALYTICS ?= 1
 
 BATCHES ?= 1 2 3
 ROWS    ?= 20000
+# make test's service layers run in this many pytest-xdist processes, a module per process at a time: a
+# single process kept one core of two busy on average (the tests wait on servers and subprocesses).
+TEST_WORKERS ?= 2
 
 .PHONY: help
 help: ## list the targets
@@ -113,8 +116,7 @@ run: venv ## run the pipeline on batches 1 2 3, embedded (no servers): BATCHES=.
 .PHONY: test
 test: venv tools argocd-crds policy-tools ## all tests: unit, integration against real MinIO, MLflow and Prefect, faults and load
 	$(RUN) pytest tests/unit tests/contract tests/images tests/charts
-	$(RUN) pytest tests/integration --durations=12
-	$(RUN) pytest tests/faults --durations=12
+	$(RUN) pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder tests/faults tests/integration --durations=20
 
 .PHONY: test-fast
 test-fast: venv ## the offline layer, no Go build and no service: unit tests and the stage Jobs' contract
@@ -126,7 +128,7 @@ test-repeat: venv tools argocd-crds ## the integration and fault steps N times i
 	hack/test-repeat.sh $(N)
 
 .PHONY: faults
-faults: venv tools ## only the fault and load tests (part of make test): services down, kills, full disk, 20 pipelines
+faults: venv tools ## only the fault and load tests (part of make test): services down, kills, full disk, 12 queued pipelines
 	$(RUN) pytest tests/faults
 
 .PHONY: docs

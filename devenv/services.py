@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,9 +68,22 @@ def port_candidates(ephemeral: tuple[int, int]) -> list[int]:
     return [p for p in range(LOWEST_PORT, 65536) if not low <= p <= high and p not in NODE_PORTS]
 
 
+def port_share(env: Mapping[str, str] = os.environ) -> tuple[int, int]:
+    """(index, count) of the ports this process may hand out: a pytest-xdist worker (gw0, gw1, ...) takes
+    the ports whose remainder modulo the worker count is its index, so that parallel test processes,
+    which cannot see each other's `_HANDED_OUT`, never pick the same free port before either binds it."""
+    worker, count = env.get("PYTEST_XDIST_WORKER", ""), env.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if not (worker.startswith("gw") and worker[2:].isdigit() and count.isdigit()):
+        return 0, 1
+    return int(worker[2:]), int(count)
+
+
 def free_port() -> int:
     """A loopback port that nothing listens on and that this process has not handed out before."""
-    candidates = [p for p in port_candidates(ephemeral_range()) if p not in _HANDED_OUT]
+    index, count = port_share()
+    candidates = [
+        p for p in port_candidates(ephemeral_range()) if p not in _HANDED_OUT and p % count == index
+    ]
     random.shuffle(candidates)
     for port in candidates:
         with socket.socket() as sock:

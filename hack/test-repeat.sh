@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the steps of `make test` that talk to real services N times in a row, to find flaky tests.
 #
-#   hack/test-repeat.sh N           the integration and fault steps N times, in this checkout
+#   hack/test-repeat.sh N           the fault and integration step N times, in this checkout
 #   FRESH=1 hack/test-repeat.sh N   `make test` (every step) N times, each in a fresh clone of HEAD
 #
 # Each step of each round runs with its own pytest --basetemp under $REPEAT_DIR (default .mlops/test-repeat),
@@ -34,7 +34,7 @@ run_step() {  # $1: name, $2: basetemp, rest: the command
   "$@" > "$out" 2>&1
   status=$?
   local line
-  # pytest's closing lines (make test runs three): e.g. "56 passed in 470.12s; 16 passed in 1347.29s"
+  # pytest's closing lines (make test runs two): e.g. "512 passed in 90.12s; 96 passed in 1847.29s"
   local result
   result=$(grep -aE '^=+ .*(passed|failed|error).* in [0-9.]+s' "$out" | sed 's/^[= ]*//; s/[= ]*$//' | paste -sd '|' - | sed 's/|/; /g')
   line="round $round $name: ${result:-no pytest summary} ($(( $(date +%s) - started )) s)"
@@ -53,16 +53,16 @@ for round in $(seq 1 "$rounds"); do
   if [ "${FRESH:-0}" = 1 ]; then
     clone="$repeat_dir/clone-$round"
     git clone --quiet "$top" "$clone"
-    # make test's three pytest runs share one basetemp; make stops at the first failing one, whose files stay.
+    # make test's two pytest runs share one basetemp; make stops at the first failing one, whose files stay.
     run_step "make test (fresh clone $(git -C "$clone" rev-parse --short HEAD))" "$repeat_dir/round-$round" \
       env -u PREFECT_HOME -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
         PYTEST_ADDOPTS="--basetemp=$repeat_dir/round-$round/tmp" make -C "$clone" test
     rm -rf "$clone"
   else
-    for step in integration faults; do
-      run_step "$step" "$repeat_dir/round-$round-$step" \
-        uv run --frozen pytest "tests/$step" --basetemp="$repeat_dir/round-$round-$step/tmp"
-    done
+    # as make test runs them: one pytest over both layers, in parallel processes
+    run_step "faults+integration" "$repeat_dir/round-$round" \
+      uv run --frozen pytest -n "${TEST_WORKERS:-2}" --dist loadscope --no-loadscope-reorder tests/faults tests/integration \
+        --basetemp="$repeat_dir/round-$round/tmp"
   fi
 done
 

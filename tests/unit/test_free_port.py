@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from devenv import services
-from devenv.services import NODE_PORTS, Ports, ephemeral_range, free_port, port_candidates
+from devenv.services import NODE_PORTS, Ports, ephemeral_range, free_port, port_candidates, port_share
 
 
 def test_candidates_avoid_the_ephemeral_range_and_node_ports() -> None:
@@ -44,6 +44,17 @@ def test_a_port_in_use_is_not_handed_out(monkeypatch: pytest.MonkeyPatch) -> Non
         taken, other = listener.getsockname()[1], probe.getsockname()[1]
         probe.close()
         monkeypatch.setattr(services, "port_candidates", lambda _: [taken, other])
+        monkeypatch.setattr(services, "port_share", lambda: (0, 1))  # whether or not under pytest-xdist
         assert free_port() == other
         with pytest.raises(RuntimeError, match="no free port"):
             free_port()  # `other` is handed out already, `taken` is in use
+
+
+def test_parallel_test_workers_take_disjoint_ports(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert port_share({}) == (0, 1)
+    assert port_share({"PYTEST_XDIST_WORKER": "master", "PYTEST_XDIST_WORKER_COUNT": "3"}) == (0, 1)
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    for index in (0, 1):
+        monkeypatch.setenv("PYTEST_XDIST_WORKER", f"gw{index}")
+        assert port_share() == (index, 2)
+        assert {free_port() % 2 for _ in range(10)} == {index}
