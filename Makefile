@@ -116,6 +116,10 @@ run: venv ## run the pipeline on batches 1 2 3, embedded (no servers): BATCHES=.
 .PHONY: test
 test: venv tools argocd-crds policy-tools ## all tests: unit, integration against real MinIO, MLflow and Prefect, faults and load
 	$(RUN) pytest tests/unit tests/contract tests/images tests/charts
+	@$(MAKE) --no-print-directory test-services
+
+.PHONY: test-services
+test-services: venv tools ## only the fault and integration layers of make test, in TEST_WORKERS (2) parallel processes
 	$(RUN) pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder tests/faults tests/integration --durations=20
 
 .PHONY: test-fast
