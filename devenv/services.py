@@ -24,9 +24,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from unittest.mock import patch
 
 from devenv import REPO, postgres
 from devenv.processes import reap, unprivileged_env, wait_http
+from flows.logic.registry_access import ROLES, Role, server_config, username
 from flows.logic.storage_access import GRANTS, Bucket, access_key
 from flows.zombie_runs import HEARTBEAT_SECONDS
 from flows.zombie_runs import install as install_reaper
@@ -166,6 +168,16 @@ class LocalServices:
 
         return {PREFECT_API_URL: self.prefect_api_url, PREFECT_API_AUTH_STRING: self.prefect_auth_string()}
 
+    def mlflow_admin(self) -> dict[str, str]:
+        """The MLflow admin's login, as the client environment names it (MLflow ships no default one)."""
+        password = self._kept_secret("mlflow-admin.credentials", lambda: secrets.token_urlsafe(24)).strip()
+        return {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": password}
+
+    def mlflow_login(self, role: Role) -> dict[str, str]:
+        """The MLflow login of one role (registry_access.GRANTS), kept like the admin's."""
+        password = self._kept_secret(f"mlflow-{role}.credentials", lambda: secrets.token_urlsafe(24)).strip()
+        return {"MLFLOW_TRACKING_USERNAME": username(role), "MLFLOW_TRACKING_PASSWORD": password}
+
     def postgres_password(self) -> str:
         """The local PostgreSQL's password."""
         return self._kept_secret("postgres.credentials", lambda: secrets.token_urlsafe(24)).strip()
@@ -182,6 +194,9 @@ class LocalServices:
             "MLOPS_LANDING_URL": "s3://mlops-landing",
             "MLOPS_DATA_URL": "s3://mlops-data",
             "MLOPS_MLFLOW_TRACKING_URI": self.mlflow_url,
+            # One operator's stack: its shell and its process worker's stages use the admin login. The chart
+            # gives each stage its role's login instead (README, "MLflow roles").
+            **self.mlflow_admin(),
             "MLOPS_WORK_POOL": WORK_POOL,
             "MLOPS_PROJECT_DIR": str(REPO),
         }
@@ -306,8 +321,15 @@ class LocalServices:
         )
 
     def start_mlflow(self) -> int:
+        """The tracking server with MLflow's basic-auth app, its logins and grants made as the chart's Job
+        makes them (flows.registry_setup)."""
+        config = self.root / "mlflow-auth.ini"
+        config.write_text(server_config(f"sqlite:///{self.root / 'mlflow-auth.db'}"))
         env = {
             **self.identity("mlflow"),
+            "MLFLOW_AUTH_CONFIG_PATH": str(config),
+            "MLFLOW_AUTH_ADMIN_PASSWORD": self.mlflow_admin()["MLFLOW_TRACKING_PASSWORD"],
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": self._kept_secret("mlflow-flask.key", secrets.token_hex),
             "MLFLOW_S3_ENDPOINT_URL": self.minio_url,
             # The server's job runner (GenAI scorers, trace archival) is unused here; it adds processes beside
             # uvicorn, and each start leaves a directory in /dev/shm that nothing removes.
@@ -318,6 +340,8 @@ class LocalServices:
             "-m",
             "mlflow",
             "server",
+            "--app-name",
+            "basic-auth",
             "--backend-store-uri",
             f"sqlite:///{self.root / 'mlflow.db'}",
             "--serve-artifacts",
@@ -330,7 +354,16 @@ class LocalServices:
             "--workers",
             "1",
         ]
-        return self.spawn("mlflow", argv, env, f"{self.mlflow_url}/health")
+        pid = self.spawn("mlflow", argv, env, f"{self.mlflow_url}/health")
+        self.create_logins()
+        return pid
+
+    def create_logins(self) -> None:
+        from flows.registry_setup import set_up
+
+        passwords = {role: self.mlflow_login(role)["MLFLOW_TRACKING_PASSWORD"] for role in ROLES}
+        with patch.dict(os.environ, self.mlflow_admin()):  # MLflow's auth client reads its login there
+            set_up(self.mlflow_url, passwords)
 
     def start_postgres(self) -> int:
         password = self.postgres_password()

@@ -85,8 +85,7 @@ class PrepareResult(StageResult):
 
 class TrainResult(StageResult):
     run_id: str
-    model_name: str
-    model_version: str  # "" while unregistered (a candidate)
+    model_name: str  # the registered model that evaluate adds the run's model to
     model_uri: str
     train_key: str
     dataset_md5: str

@@ -43,11 +43,11 @@ def _what(result: StageResult) -> str:
     if isinstance(result, TrainResult):
         did = "reused" if result.reused else "trained"
         return (
-            f"{result.model_name} version {result.model_version} {did} (valid {result.valid_metric} "
+            f"run {result.run_id[:8]} {did} (valid {result.valid_metric} "
             f"{result.valid_score:.4f}, {result.best_iteration + 1} trees)"
         )
     if isinstance(result, EvaluationResult):
-        return f"{'promote' if result.promote else 'keep'}: {result.reason}"
+        return f"version {result.model_version}, {'promote' if result.promote else 'keep'}: {result.reason}"
     if isinstance(result, PromotionResult):
         if result.promoted:
             return f"version {result.model_version} is the champion now"

@@ -43,8 +43,8 @@ def training_pipeline(
 
     `dataset` names the definition (`datasets/<name>/dataset.yaml`, or one published with
     `mlops dataset publish`); none: MLOPS_DATASET's. `candidates` > 1 fans training out into that many of
-    the definition's hyperparameter sets (parallel flow runs on the pool); all are logged to MLflow and the
-    best on the validation split is registered.
+    the definition's hyperparameter sets (parallel flow runs on the pool); all are logged to MLflow, and
+    evaluate registers the best on the validation split.
     """
     settings = get_settings()
     settings = settings.for_dataset(dataset or settings.dataset)
@@ -63,13 +63,12 @@ def training_pipeline(
                 "batch_number": batch_number,
                 "definition": ref,
                 "params": params,
-                "register_version": False,  # candidates only log; the best is registered
             }
             for params in overrides
         ]
-        from flows.stages.train import register_best  # the registry's client, for a fan-out only
+        from flows.stages.train import best_of  # imported for a fan-out only
 
-        trained = register_best(run_stages(TRAIN, settings, parameter_sets), settings)
+        trained = best_of(run_stages(TRAIN, settings, parameter_sets))
     # A decision made against a champion that a concurrent pipeline has since replaced is made again.
     for _ in range(PROMOTION_ATTEMPTS):
         evaluation = run_stage(
@@ -101,11 +100,11 @@ def training_pipeline(
         rows=prepared.dataset.rows,
         raw_md5=ingested.raw_versions[-1].file.md5,
         dataset_md5=prepared.dataset.file.md5,
-        model_version=trained.model_version,
+        model_version=evaluation.model_version,
         metric=definition.metric_name,
         score=evaluation.metrics[definition.metric_name],
         champion_version=promotion.champion_version,
-        is_champion=promotion.champion_version == trained.model_version,
+        is_champion=promotion.champion_version == evaluation.model_version,
         reused=ingested.reused and prepared.reused and trained.reused,
         stage_processes={name: f"{result.host}:{result.pid}" for name, result in stages.items()},
     )

@@ -50,6 +50,7 @@ port-forward: ## Prefect UI :4200, MLflow :5000, MinIO console :9001 (Ctrl-C sto
 	kubectl --namespace $(NAMESPACE) port-forward svc/$(RELEASE)-minio 9001:9001 & \
 	echo "Prefect http://127.0.0.1:4200  MLflow http://127.0.0.1:5000  MinIO console http://127.0.0.1:9001"; \
 	echo "Prefect's login (user:password): kubectl --namespace $(NAMESPACE) get secret $(RELEASE)-prefect-auth -o jsonpath='{.data.auth-string}' | base64 -d"; \
+	echo "MLflow's login: admin, password: kubectl --namespace $(NAMESPACE) get secret $(RELEASE)-mlflow-admin -o jsonpath='{.data.admin-password}' | base64 -d"; \
 	wait
 
 .PHONY: kind-down

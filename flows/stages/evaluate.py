@@ -1,4 +1,7 @@
-"""Evaluate: the new version and the champion on the same holdout; the gate's decision is recorded."""
+"""Evaluate: register the trained run's model as a version (or find the version already registered from the
+same train key), score it and the champion on the same holdout, and record the gate's decision on the version.
+It runs as the registry's identity (README, "MLflow roles"): no training identity can add a version or forge
+the gate's tags that promote trusts."""
 
 from __future__ import annotations
 
@@ -42,14 +45,17 @@ def evaluate(
         holdout = data.fetch_frame(dataset.file, "dataset.parquet", workspace, settings, only_split="holdout")
     rows = holdout.loc[:, declared.feature_columns]
     labels = encode_labels(holdout[declared.label.column], declared)
-    new_version = versions.load_version(trained.model_name, trained.model_version, settings)
+    new_version = versions.find_trained_version(trained.train_key, settings) or versions.register(
+        trained.run_id, trained.model_uri, settings
+    )
+    version_number = str(new_version.version)
     answer = model.predictions(new_version, rows, settings)
     new = answer_metrics(declared, labels, answer)
     current = versions.champion(settings)
     champion_metrics = None
     if current is not None:
         champion_metrics = answer_metrics(declared, labels, model.predictions(current, rows, settings))
-    already = current is not None and str(current.version) == trained.model_version
+    already = current is not None and str(current.version) == version_number
     decision = promotion_gate(
         new, champion_metrics, declared.metric_name, declared.maximize, declared.metric.margin, already
     )
@@ -68,7 +74,7 @@ def evaluate(
     create_markdown_artifact(
         markdown=comparison_markdown(
             batch_number,
-            trained.model_version,
+            version_number,
             new,
             str(current.version) if current else None,
             champion_metrics,
@@ -76,6 +82,6 @@ def evaluate(
             f"`{model.EVALUATION_PLOTS}` and `{model.HISTORY_PLOT}` on MLflow run {new_version.run_id}",
         ),
         key=artifact_key(trained.model_name, batch_number),
-        description=f"{trained.model_name} v{trained.model_version} vs champion",
+        description=f"{trained.model_name} v{version_number} vs champion",
     )
     return publish(result.model_copy(update={"pulled_md5s": [dataset.file.md5]}), settings)

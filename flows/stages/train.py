@@ -1,7 +1,8 @@
-"""Train: pull the dataset by hash, fit XGBoost, log everything to MLflow, register a version.
+"""Train: pull the dataset by hash, fit XGBoost, log everything (the model included) to MLflow's experiment.
 
-With several hyperparameter candidates, each is its own train run (`register_version=False`), all are logged,
-and only the best on the validation split is registered (`register_best`).
+Train never writes to the model registry: its identity may not (README, "MLflow roles"). Evaluate registers
+the run's model as a version, and promote moves the champion. With several hyperparameter candidates, each is
+its own train run, all are logged, and the best on the validation split goes on to evaluate (`best_of`).
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from flows.adapters.datasets import definition_path, fetch_definition_source
 from flows.contracts import DatasetVersion, DefinitionRef, TrainResult
 from flows.feature_code import derive, derived_function
 from flows.logic.lineage import lineage_tags
-from flows.logic.tag_names import MODEL_URI_TAG, THREADS_TAG, TRAIN_KEY_TAG
+from flows.logic.tag_names import THREADS_TAG, TRAIN_KEY_TAG
 from flows.logic.training import best_candidate, higher_is_better, train_key, training_params
 from flows.settings import Settings
 from flows.stages.runner import publish, stage_settings
 from flows.stages.workspace import stage_workspace
-from flows.tasks import data, model, versions
+from flows.tasks import data, model
 from flows.tasks.model import LoggedRun
 
 
@@ -32,7 +33,6 @@ def train(
     batch_number: int,
     definition: DefinitionRef | None = None,
     params: dict[str, Any] | None = None,
-    register_version: bool = True,
 ) -> TrainResult:
     settings, definition = stage_settings(definition)
     logger = get_run_logger()
@@ -46,11 +46,6 @@ def train(
         declared,
         version_of_code,
     )
-    existing = versions.find_trained_version(key, settings)
-    if existing is not None:
-        logger.info("version %s was trained from the same inputs: reusing it", existing.version)
-        logged = LoggedRun(existing.run_id or "", existing.tags.get(MODEL_URI_TAG, ""), existing.tags)
-        return publish(_result(logged, str(existing.version), dataset, settings, reused=True), settings)
     pulled: list[str] = []
     found = model.find_logged_run(key, settings)
     if found is not None:
@@ -93,34 +88,25 @@ def train(
             tags,
             settings,
         )
-    version = (
-        str(versions.register(logged.run_id, logged.model_uri, settings).version) if register_version else ""
-    )
-    return publish(
-        _result(logged, version, dataset, settings, reused=found is not None, pulled=pulled), settings
-    )
+    return publish(_result(logged, dataset, settings, reused=found is not None, pulled=pulled), settings)
 
 
-def register_best(candidates: list[TrainResult], settings: Settings) -> TrainResult:
-    """Register the candidate with the best validation score (or reuse its existing version)."""
+def best_of(candidates: list[TrainResult]) -> TrainResult:
+    """The candidate with the best validation score: the one evaluate registers."""
     maximize = bool(candidates) and higher_is_better(candidates[0].valid_metric)
     best = candidates[best_candidate([c.valid_score for c in candidates], maximize)]
-    existing = versions.find_trained_version(best.train_key, settings)
-    version = existing or versions.register(best.run_id, best.model_uri, settings)
     get_run_logger().info(
-        "best of %d candidates: run %s (valid %s %.4f) -> version %s",
+        "best of %d candidates: run %s (valid %s %.4f)",
         len(candidates),
         best.run_id,
         best.valid_metric,
         best.valid_score,
-        version.version,
     )
-    return best.model_copy(update={"model_version": str(version.version), "reused": existing is not None})
+    return best
 
 
 def _result(
     logged: LoggedRun,
-    version: str,
     dataset: DatasetVersion,
     settings: Settings,
     reused: bool,
@@ -129,7 +115,6 @@ def _result(
     return TrainResult(
         run_id=logged.run_id,
         model_name=settings.model_name,
-        model_version=version,
         model_uri=logged.model_uri,
         train_key=logged.tags.get(TRAIN_KEY_TAG, ""),
         dataset_md5=dataset.file.md5,

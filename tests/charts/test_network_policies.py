@@ -11,6 +11,11 @@ from tests.contract.test_stage_jobs import DEPLOYMENT_NAMES, stage_job
 SELECTOR = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component")
 GUARDED = ("minio", "postgres", "prefect-server", "mlflow")
 FLOW_RUNS = {"prefect.io/work-pool-name": "mlops-kubernetes"}
+LOGINS_JOB = {
+    "app.kubernetes.io/name": "mlops-platform",
+    "app.kubernetes.io/instance": "mlops-platform",
+    "app.kubernetes.io/component": "mlflow-logins",
+}
 
 
 def component_of(labels: dict[str, str]) -> str:
@@ -132,7 +137,9 @@ def test_should_render_a_policy_only_for_the_stores_the_release_runs(ci_chart: R
         ]
         peers = [p["podSelector"]["matchLabels"] for p in peers if "matchLabels" in p["podSelector"]]
         clients = {c for c, pod in pod_labels(ci_chart).items() for peer in peers if selects(peer, pod)}
-        assert clients <= {"prefect-server", "mlflow", "prefect-worker", "minio-buckets"}, clients
+        assert clients <= {"prefect-server", "mlflow", "prefect-worker", "minio-buckets", "mlflow-logins"}, (
+            clients
+        )
 
 
 def test_should_select_every_pod_of_the_release_with_a_policy(ci_chart: Rendered) -> None:
@@ -142,7 +149,7 @@ def test_should_select_every_pod_of_the_release_with_a_policy(ci_chart: Rendered
         assert any(selects(selector, labels) for selector in selectors), component
 
 
-@pytest.mark.parametrize("component", ["prefect-worker", "minio-buckets"])
+@pytest.mark.parametrize("component", ["prefect-worker", "minio-buckets", "mlflow-logins"])
 def test_should_admit_nothing_to_the_pods_that_serve_nothing(default_chart: Rendered, component: str) -> None:
     network_policy = policy(default_chart, component)
     assert network_policy["spec"]["policyTypes"] == ["Ingress"]
@@ -179,8 +186,9 @@ def test_should_let_only_the_worker_and_its_flow_runs_reach_the_apis(
     network_policy = policy(default_chart, component)
     peers = allowed_peers(network_policy)
     reaching = {c for c, pod in pod_labels(default_chart).items() for peer in peers if selects(peer, pod)}
-    assert reaching == {"prefect-worker"}
-    assert FLOW_RUNS in peers and len(peers) == 2
+    # MLflow also admits the registry Job that makes its logins.
+    assert reaching == {"prefect-worker"} | ({"mlflow-logins"} if component == "mlflow" else set())
+    assert FLOW_RUNS in peers and len(peers) == len(reaching) + 1
     assert allowed_ports(network_policy) == [{"protocol": "TCP", "port": port}]
     for deployment in DEPLOYMENT_NAMES:  # the pods prefect-kubernetes' own code makes for each stage
         assert any(
@@ -194,6 +202,10 @@ def test_should_let_the_environments_of_a_shared_registry_reach_its_mlflow_and_n
 ) -> None:
     chart = render(helm, ("infra/registry/values.yaml",), namespace="mlops-registry")
     peers = allowed_peers_anywhere(policy(chart, "mlflow"))
+    # Its own registry Job, and the other namespaces' clients.
+    own = [peer for peer in peers if "namespaceSelector" not in peer]
+    assert own == [{"podSelector": {"matchLabels": LOGINS_JOB}}]
+    peers = [peer for peer in peers if peer not in own]
     namespaces = {
         "key": "kubernetes.io/metadata.name",
         "operator": "In",
@@ -230,5 +242,6 @@ def test_should_add_the_peers_the_values_name_to_the_prefect_api(helm: str) -> N
 
 def test_should_admit_nobody_when_the_release_runs_no_client(helm: str) -> None:
     chart = render(helm, set_values={"worker.enabled": "false"})
-    for component in ("prefect-server", "mlflow"):
-        assert policy(chart, component)["spec"]["ingress"] == []
+    assert policy(chart, "prefect-server")["spec"]["ingress"] == []
+    [only] = policy(chart, "mlflow")["spec"]["ingress"]  # the registry Job alone, which makes the logins
+    assert only["from"] == [{"podSelector": {"matchLabels": LOGINS_JOB}}]

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -94,15 +95,32 @@ def secret(kubectl: Kubectl, name: str) -> dict[str, str]:
     return {key: base64.b64decode(value).decode() for key, value in data.items()}
 
 
-def mlflow_get(kubectl: Kubectl, path: str) -> Any:
-    """A GET of the in-cluster MLflow's REST API, through a port-forward."""
+def mlflow_call(
+    kubectl: Kubectl, path: str, role: str | None = "reader", body: Json | None = None
+) -> tuple[int, Any]:
+    """A request to the in-cluster MLflow's REST API through a port-forward, with one role's login from
+    the flow runs' Secret (none: no login); a POST when there is a body. Its status and answer."""
+    headers = {"Host": "127.0.0.1:5000", "Content-Type": "application/json"}  # one of the allowed hosts
+    if role is not None:
+        logins = secret(kubectl, "mlops-mlflow-logins")
+        login = f"{logins[f'{role}-username']}:{logins[f'{role}-password']}"
+        headers["Authorization"] = f"Basic {base64.b64encode(login.encode()).decode()}"
+    data = None if body is None else json.dumps(body).encode()
     with port_forward(kubectl, NAMESPACE, f"service/{RELEASE}-mlflow", 5000) as port:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/api/2.0/mlflow/{path}",
-            headers={"Host": "127.0.0.1:5000"},  # one of the chart's allowed hosts
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.load(response)
+        url = f"http://127.0.0.1:{port}/api/2.0/mlflow/{path}"
+        request = urllib.request.Request(url, data=data, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode(errors="replace")
+
+
+def mlflow_get(kubectl: Kubectl, path: str) -> Any:
+    """A GET of the in-cluster MLflow's REST API as the reader, which must succeed."""
+    status, answer = mlflow_call(kubectl, path)
+    assert status == 200, answer
+    return answer
 
 
 def s3_client(kubectl: Kubectl, port: int, secret_name: str = "mlops-s3-credentials") -> Any:
@@ -591,6 +609,21 @@ def test_should_register_the_model_in_the_in_cluster_mlflow(pipeline: PipelineRu
     assert [v["version"] for v in model["latest_versions"]] == [pipeline.summary["model_version"]] == ["1"]
     assert {a["alias"]: a["version"] for a in model["aliases"]} == {"champion": "1"}
     assert pipeline.summary["is_champion"]
+
+
+def test_should_refuse_mlflow_without_a_login_and_the_champion_to_any_login_but_the_registrars(
+    pipeline: PipelineRun, kubectl: Kubectl
+) -> None:
+    status, _ = mlflow_call(kubectl, "experiments/search?max_results=1", role=None)
+    assert status == 401
+    move = {"name": "loan-default-xgb", "alias": "champion", "version": "1"}  # where it is: no change
+    for role in ("reader", "trainer"):  # scoring's login, and training's
+        status, answer = mlflow_call(kubectl, "registered-models/alias", role, move)
+        assert status == 403, (role, answer)
+    status, answer = mlflow_call(kubectl, "registered-models/alias", "registrar", move)
+    assert status == 200, answer
+    champion = mlflow_get(kubectl, "registered-models/alias?name=loan-default-xgb&alias=champion")
+    assert champion["model_version"]["version"] == "1"
 
 
 def test_should_say_how_the_pipeline_ended_with_mlops_status_in_the_worker(

@@ -30,9 +30,8 @@ def test_each_stage_says_what_it_did_or_reused() -> None:
         "  prepare  dataset of batches 1,2 reused: 40000 rows, 8000 held out (md5 01234567)  (0.5 s)"
     )
     trained = TrainResult(
-        run_id="r",
+        run_id="3f2a9c1e77d04b",
         model_name="loan-default-xgb",
-        model_version="2",
         model_uri="m",
         train_key="t",
         dataset_md5="d",
@@ -41,9 +40,7 @@ def test_each_stage_says_what_it_did_or_reused() -> None:
         valid_score=0.71234,
         reused=False,
     )
-    assert "loan-default-xgb version 2 trained (valid roc_auc 0.7123, 42 trees)" in stage_line(
-        "train", trained, 3.0
-    )
+    assert "run 3f2a9c1e trained (valid roc_auc 0.7123, 42 trees)" in stage_line("train", trained, 3.0)
     evaluation = EvaluationResult(
         model_name="m",
         model_version="2",
@@ -53,6 +50,6 @@ def test_each_stage_says_what_it_did_or_reused() -> None:
         promote=False,
         reason="ROC AUC 0.70 is below margin",
     )
-    assert "keep: ROC AUC 0.70 is below margin" in stage_line("evaluate", evaluation, 1.0)
+    assert "version 2, keep: ROC AUC 0.70 is below margin" in stage_line("evaluate", evaluation, 1.0)
     kept = PromotionResult(model_name="m", model_version="2", promoted=False, champion_version="1")
     assert "champion stays version 1" in stage_line("promote", kept, 0.2)

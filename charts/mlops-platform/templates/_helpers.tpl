@@ -159,8 +159,13 @@ python -m flows.zombie_runs "$WORK_POOL"
 {{- if .Values.flowRuns.mlflowTrackingUri -}}
 {{- .Values.flowRuns.mlflowTrackingUri -}}
 {{- else -}}
-{{- printf "http://%s:%s" (include "mlops-platform.names.component" (dict "ctx" . "component" "mlflow")) (include "mlops-platform.port" "mlflow") -}}
+{{- include "mlops-platform.mlflow.serviceUrl" . -}}
 {{- end -}}
+{{- end -}}
+
+{{/* This release's MLflow server. */}}
+{{- define "mlops-platform.mlflow.serviceUrl" -}}
+{{- printf "http://%s:%s" (include "mlops-platform.names.component" (dict "ctx" . "component" "mlflow")) (include "mlops-platform.port" "mlflow") -}}
 {{- end -}}
 
 {{/* The settings the chart itself gives every flow run (the settings ConfigMap, before flowRuns.extraSettings). */}}
@@ -298,4 +303,24 @@ spec:
       {{- toYaml .matchLabels | nindent 6 }}
   policyTypes: ["Ingress"]
   ingress: []
+{{- end -}}
+
+{{/* Secret with the MLflow server's admin-password and flask-secret-key. */}}
+{{- define "mlops-platform.mlflow.adminSecretName" -}}
+{{- if .Values.mlflow.auth.existingSecret -}}
+{{- .Values.mlflow.auth.existingSecret -}}
+{{- else -}}
+{{- include "mlops-platform.names.component" (dict "ctx" . "component" "mlflow-admin") -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Secret with the flow runs' MLflow logins, <role>-username and <role>-password (the pool template's
+mlflow_logins_secret). */}}
+{{- define "mlops-platform.mlflow.loginsSecretName" -}}
+{{- include "mlops-platform.workPool.default" (dict "ctx" . "name" "mlflow_logins_secret") -}}
+{{- end -}}
+
+{{/* The MLflow roles (flows.logic.registry_access.ROLES), whose logins the registry Job makes. */}}
+{{- define "mlops-platform.mlflow.roles" -}}
+{{- (index (include "mlops-platform.workPool.template" . | fromJson).variables.properties "mlflow_role").enum | toJson -}}
 {{- end -}}
