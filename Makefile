@@ -132,7 +132,7 @@ test-repeat: venv tools argocd-crds ## the integration and fault steps N times i
 	hack/test-repeat.sh $(N)
 
 .PHONY: faults
-faults: venv tools ## only the fault and load tests (part of make test): services down, kills, full disk, 12 queued pipelines
+faults: venv tools ## only the fault and load tests (part of make test): services down, kills, full disk, 8 queued pipelines
 	$(RUN) pytest tests/faults
 
 .PHONY: docs
