@@ -69,7 +69,7 @@ def test_getting_started_runs_as_written(tmp_path: Path) -> None:
     run = outputs["make run"].rstrip("\n")
     assert len(run.splitlines()) <= 60, run
     assert "Traceback" not in run and "Finished in state" not in run and "\n\n\n" not in run, run
-    assert run.count("  train    loan-default-xgb version ") == 3, run
+    assert run.count("  train    run ") == 3 and run.count("  evaluate version ") == 3, run
     assert re.search(r"┃ batch ┃ rows +┃ .* ┃ holdout roc_auc ┃ champion after it ┃", run), run
     assert re.search(r"│ 3 +│ 60000 │", run), run
     assert "Created version" not in run and "fatal:" not in run, run  # MLflow's and git's chatter
