@@ -5,8 +5,9 @@ Creates the buckets that are missing, turns versioning on for the data and artif
 actions (flows.logic.storage_access). The chart's bucket Job runs it; `make up` calls `set_up` directly.
 
 Environment: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (the root), S3_ENDPOINT_URL, BUCKETS (comma-separated),
-LANDING_BUCKET, DATA_BUCKET, ARTIFACTS_BUCKET (those this install has), and for each identity ROLE of
-storage_access.GRANTS it should create, S3_IDENTITY_<ROLE>_SECRET (ROLE upper-case, `-` as `_`).
+LANDING_BUCKET, DATA_BUCKET, ARTIFACTS_BUCKET, BACKUPS_BUCKET (those this install has), and for each
+identity ROLE of storage_access.GRANTS or BACKUP_GRANTS it should create, S3_IDENTITY_<ROLE>_SECRET (ROLE
+upper-case, `-` as `_`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flows.logic.storage_access import (
+    BACKUP_GRANTS,
     GRANTS,
     VERSIONED,
     Bucket,
@@ -79,10 +81,13 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
         "landing": "LANDING_BUCKET",
         "data": "DATA_BUCKET",
         "artifacts": "ARTIFACTS_BUCKET",
+        "backups": "BACKUPS_BUCKET",
     }
     named: dict[Bucket, str] = {kind: environ[name] for kind, name in kinds.items() if environ.get(name)}
     identities = {
-        role: environ[secret_variable(role)] for role in GRANTS if environ.get(secret_variable(role))
+        role: environ[secret_variable(role)]
+        for role in (*GRANTS, *BACKUP_GRANTS)
+        if environ.get(secret_variable(role))
     }
     lines = set_up(
         environ["S3_ENDPOINT_URL"],

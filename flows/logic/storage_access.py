@@ -2,8 +2,9 @@
 
 One identity per client, each with exactly the buckets and actions it needs: the flow runs read the landing
 bucket and write the data bucket (DVC remote, catalog, predictions); the operator's shell (the worker's
-`kubectl exec mlops ...`, `make up`'s env.sh) also lands batches; MLflow writes its artifacts bucket. Only
-the bootstrap holds the root credentials.
+`kubectl exec mlops ...`, `make up`'s env.sh) also lands batches; MLflow writes its artifacts bucket. The
+backup Job reads every bucket of the install and writes the backups bucket; the restore Job the other way
+round. Only the bootstrap holds the root credentials.
 """
 
 from __future__ import annotations
@@ -11,12 +12,18 @@ from __future__ import annotations
 from typing import Any, Literal
 
 Access = Literal["read", "write"]
-Bucket = Literal["landing", "data", "artifacts"]
+Bucket = Literal["landing", "data", "artifacts", "backups"]
 
 GRANTS: dict[str, dict[Bucket, Access]] = {
     "flow-runs": {"landing": "read", "data": "write"},
     "operator": {"landing": "write", "data": "write"},
     "mlflow": {"artifacts": "write"},
+}
+# The backup Jobs' identities (the chart's, when `backup.enabled`): they cover whichever of these buckets the
+# install has; the backups bucket is this store's only when the backups are not kept off-site.
+BACKUP_GRANTS: dict[str, dict[Bucket, Access]] = {
+    "backup": {"landing": "read", "data": "read", "artifacts": "read", "backups": "write"},
+    "restore": {"landing": "write", "data": "write", "artifacts": "write", "backups": "read"},
 }
 # Buckets whose objects keep their earlier versions (an overwrite or delete by mistake can be undone).
 VERSIONED: tuple[Bucket, ...] = ("data", "artifacts")
@@ -66,7 +73,10 @@ def policy_document(grants: dict[str, Access]) -> dict[str, Any]:
 
 
 def role_grants(role: str, buckets: dict[Bucket, str]) -> dict[str, Access]:
-    """The role's grants on this install's bucket names; needing a bucket the install lacks is an error."""
+    """The role's grants on this install's bucket names; a client needing a bucket the install lacks is an
+    error, a backup identity covers the buckets there are."""
+    if role in BACKUP_GRANTS:
+        return {buckets[kind]: access for kind, access in BACKUP_GRANTS[role].items() if kind in buckets}
     missing = [kind for kind in GRANTS[role] if kind not in buckets]
     if missing:
         raise ValueError(

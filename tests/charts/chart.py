@@ -82,11 +82,18 @@ class Rendered:
         return {obj["metadata"]["name"] for obj in self.of_kind(kind)}
 
     def workloads(self) -> list[Json]:
-        return [obj for obj in self.objects if obj["kind"] in ("Deployment", "StatefulSet", "Job")]
+        return [obj for obj in self.objects if obj["kind"] in ("Deployment", "StatefulSet", "Job", "CronJob")]
+
+
+def pod_template(workload: Json) -> Json:
+    """The pod template of a workload (a CronJob's is its Job template's)."""
+    spec = workload["spec"]["jobTemplate"]["spec"] if workload["kind"] == "CronJob" else workload["spec"]
+    template: Json = spec["template"]
+    return template
 
 
 def pod_spec(workload: Json) -> Json:
-    spec: Json = workload["spec"]["template"]["spec"]
+    spec: Json = pod_template(workload)["spec"]
     return spec
 
 

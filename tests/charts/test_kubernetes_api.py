@@ -39,7 +39,7 @@ def test_should_place_every_pod_by_the_node_selector_and_tolerations_given(helm:
             "tolerations[0].effect": toleration["effect"],
         },
     )
-    assert {w["kind"] for w in chart.workloads()} == {"Deployment", "StatefulSet", "Job"}
+    assert {w["kind"] for w in chart.workloads()} == {"Deployment", "StatefulSet", "Job", "CronJob"}
     for workload in chart.workloads():
         assert pod_spec(workload)["nodeSelector"] == {"pool": "ml"}, workload["metadata"]["name"]
         assert pod_spec(workload)["tolerations"] == [toleration], workload["metadata"]["name"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.charts.chart import Json, Rendered, pod_spec, render
+from tests.charts.chart import Json, Rendered, pod_spec, pod_template, render
 from tests.contract.test_stage_jobs import DEPLOYMENT_NAMES, stage_job
 
 SELECTOR = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component")
@@ -33,7 +33,7 @@ def policy(chart: Rendered, component: str) -> Json:
 def pod_labels(chart: Rendered) -> dict[str, dict[str, str]]:
     """The labels of each workload's pods, by component."""
     return {
-        component_of(w["spec"]["template"]["metadata"]["labels"]): w["spec"]["template"]["metadata"]["labels"]
+        component_of(pod_template(w)["metadata"]["labels"]): pod_template(w)["metadata"]["labels"]
         for w in chart.workloads()
     }
 
@@ -72,13 +72,15 @@ def test_should_restrict_ingress_of_the_stores_and_apis_to_their_own_pods(
     assert selected == [component]
 
 
-def test_should_let_only_the_prefect_server_and_mlflow_reach_postgres(default_chart: Rendered) -> None:
+def test_should_let_only_the_prefect_server_mlflow_and_the_backup_jobs_reach_postgres(
+    default_chart: Rendered,
+) -> None:
     network_policy = policy(default_chart, "postgres")
     labels = pod_labels(default_chart)
     reaching = {
         c for c, pod in labels.items() for peer in allowed_peers(network_policy) if selects(peer, pod)
     }
-    assert reaching == {"prefect-server", "mlflow"}
+    assert reaching == {"prefect-server", "mlflow", "backup", "restore"}
     assert allowed_ports(network_policy) == [{"protocol": "TCP", "port": 5432}]
 
 
@@ -87,7 +89,7 @@ def test_should_let_only_platform_pods_and_flow_runs_reach_the_minio_api(default
     labels = pod_labels(default_chart)
     peers = allowed_peers(network_policy)
     reaching = {c for c, pod in labels.items() for peer in peers if selects(peer, pod)}
-    assert reaching == {"mlflow", "prefect-worker", "minio-buckets"}
+    assert reaching == {"mlflow", "prefect-worker", "minio-buckets", "backup", "restore"}
     assert allowed_ports(network_policy) == [{"protocol": "TCP", "port": 9000}]  # not the console
     # Every peer selects pods the release runs: a typo would silently cut a client off.
     for peer in peers:
@@ -137,9 +139,8 @@ def test_should_render_a_policy_only_for_the_stores_the_release_runs(ci_chart: R
         ]
         peers = [p["podSelector"]["matchLabels"] for p in peers if "matchLabels" in p["podSelector"]]
         clients = {c for c, pod in pod_labels(ci_chart).items() for peer in peers if selects(peer, pod)}
-        assert clients <= {"prefect-server", "mlflow", "prefect-worker", "minio-buckets", "mlflow-logins"}, (
-            clients
-        )
+        platform = {"prefect-server", "mlflow", "prefect-worker", "minio-buckets", "mlflow-logins"}
+        assert clients <= platform | {"backup", "restore"}, clients
 
 
 def test_should_select_every_pod_of_the_release_with_a_policy(ci_chart: Rendered) -> None:
@@ -149,7 +150,10 @@ def test_should_select_every_pod_of_the_release_with_a_policy(ci_chart: Rendered
         assert any(selects(selector, labels) for selector in selectors), component
 
 
-@pytest.mark.parametrize("component", ["prefect-worker", "minio-buckets", "mlflow-logins"])
+SERVING_NOTHING = ["prefect-worker", "minio-buckets", "mlflow-logins", "backup", "restore"]
+
+
+@pytest.mark.parametrize("component", SERVING_NOTHING)
 def test_should_admit_nothing_to_the_pods_that_serve_nothing(default_chart: Rendered, component: str) -> None:
     network_policy = policy(default_chart, component)
     assert network_policy["spec"]["policyTypes"] == ["Ingress"]

@@ -163,7 +163,7 @@ def test_should_label_every_object_from_one_helper(ci_chart: Rendered) -> None:
 
 def test_should_select_pods_by_immutable_labels_and_component_only(ci_chart: Rendered) -> None:
     for workload in ci_chart.workloads():
-        if workload["kind"] == "Job":
+        if workload["kind"] in ("Job", "CronJob"):
             continue
         selector = workload["spec"]["selector"]["matchLabels"]
         assert set(selector) == SELECTOR_LABELS
@@ -175,7 +175,7 @@ def test_should_select_pods_by_immutable_labels_and_component_only(ci_chart: Ren
 
 def test_should_annotate_every_long_running_pod_with_a_config_checksum(ci_chart: Rendered) -> None:
     for workload in ci_chart.workloads():
-        if workload["kind"] == "Job":
+        if workload["kind"] in ("Job", "CronJob"):
             continue
         checksum = workload["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
         assert re.fullmatch(r"[0-9a-f]{64}", checksum)

@@ -32,6 +32,10 @@ SCHEMA_REJECTIONS = {
     "setting outside MLOPS_": ({"flowRuns.extraSettings.FOO": "1"}, "/flowRuns/extraSettings"),
     "pinned version not a number": ({"scoring.model.version": "v3"}, "/scoring/model/version"),
     "pinned version zero": ({"scoring.model.version": "0"}, "/scoring/model/version"),
+    "no snapshot kept": ({"backup.keep": "0"}, "/backup/keep"),
+    "backup destination not s3": ({"backup.destination.url": "https://backups"}, "/backup/destination/url"),
+    "restore snapshot not a name": ({"backup.restoreSnapshot": "yesterday"}, "/backup/restoreSnapshot"),
+    "backup schedule not cron": ({"backup.schedule": "daily"}, "/backup/schedule"),
     "empty model name": ({"scoring.model.name": ""}, "/scoring/model/name"),
     "environment not a dns label": ({"flowRuns.environment": "Prod"}, "/flowRuns/environment"),
     "dataset not a folder name": ({"flowRuns.dataset": "My Data"}, "/flowRuns/dataset"),
@@ -56,6 +60,21 @@ GUARD_FAILURES = {
         {**EXTERNAL_S3, "externalS3.existingSecret": "my-s3"},
         "mlops",
         'externalS3.existingSecret must be "mlops-s3-credentials"',
+    ),
+    "off-site backups without credentials": (
+        {"backup.destination.endpoint": "https://backups.example.com"},
+        "mlops",
+        "set backup.destination.existingSecret",
+    ),
+    "backups with no object store": (
+        {"minio.enabled": "false", "worker.enabled": "false", "mlflow.enabled": "false"},
+        "mlops",
+        "backup.enabled is true and this release has no object store",
+    ),
+    "backups of nothing": (
+        {"prefectServer.enabled": "false", "worker.enabled": "false", "mlflow.enabled": "false"},
+        "mlops",
+        "runs neither the Prefect server nor MLflow: nothing to back up",
     ),
     "credential setting": (
         {"flowRuns.extraSettings.MLOPS_API_TOKEN": "x"},

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.logic.storage_access import GRANTS
+from flows.logic.storage_access import BACKUP_GRANTS, GRANTS
 from flows.storage_setup import secret_variable
 from tests.charts.chart import CHART, WORK_POOL_TEMPLATE, Json, Rendered, chart_ports, pod_spec, render
 
@@ -16,6 +16,8 @@ IDENTITY_SECRETS = {
     "flow-runs": "mlops-s3-credentials",
     "operator": "mlops-platform-s3-operator",
     "mlflow": "mlops-platform-s3-mlflow",
+    "backup": "mlops-platform-s3-backup",
+    "restore": "mlops-platform-s3-restore",
 }
 TEMPLATE_DEFAULTS = {
     name: spec.get("default")
@@ -277,7 +279,8 @@ def test_should_set_up_buckets_and_identities_in_an_idempotent_post_install_hook
     assert container["command"] == ["python", "-m", "flows.storage_setup"]
     env = {entry["name"]: entry for entry in container["env"]}
     values = {name: entry.get("value") for name, entry in env.items()}
-    assert values["BUCKETS"] == "mlops-data,mlops-landing,mlflow-artifacts"
+    assert values["BUCKETS"] == "mlops-data,mlops-landing,mlflow-artifacts,mlops-backups"
+    assert values["BACKUPS_BUCKET"] == "mlops-backups"  # backup.destination is this MinIO's by default
     assert (values["LANDING_BUCKET"], values["DATA_BUCKET"], values["ARTIFACTS_BUCKET"]) == (
         "mlops-landing",
         "mlops-data",
@@ -285,7 +288,7 @@ def test_should_set_up_buckets_and_identities_in_an_idempotent_post_install_hook
     )
     # The root is the Job's alone; each identity's secret comes from that identity's Secret.
     assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "mlops-platform-minio-root"
-    for role in GRANTS:
+    for role in (*GRANTS, *BACKUP_GRANTS):
         secret = env[secret_variable(role)]["valueFrom"]["secretKeyRef"]
         assert secret == {"name": IDENTITY_SECRETS[role], "key": "AWS_SECRET_ACCESS_KEY"}
 

@@ -59,7 +59,7 @@ def test_should_install_from_the_lock_file_with_the_projects_uv(dockerfile: Path
     text = dockerfile.read_text()
     assert re.search(r"^COPY .*uv\.lock", text, re.M)
     syncs = re.findall(r"uv sync [^\n]*", text)
-    assert syncs and all("--frozen" in s and "--no-dev" in s for s in syncs)
+    assert syncs and all("--frozen" in s and "--no-default-groups" in s for s in syncs)  # no dev tools
     assert f"ARG UV_VERSION={makefile_value('UV_VERSION')}" in text
 
 

@@ -62,3 +62,15 @@ def test_identities_are_named_after_their_role() -> None:
         "operator-identity",
         "mlflow-identity",
     ]
+
+
+def test_the_backup_identities_cover_the_buckets_there_are_in_opposite_directions() -> None:
+    named: dict[Bucket, str] = {**NAMED, "backups": "kept"}
+    backup, restore = (policy_document(role_grants(role, named)) for role in ("backup", "restore"))
+    for bucket in ("in", "dvc", "mlflow"):
+        assert allowed(backup, bucket, "s3:GetObject") and not allowed(backup, bucket, "s3:PutObject")
+        assert allowed(restore, bucket, "s3:PutObject")
+    assert allowed(backup, "kept", "s3:PutObject") and allowed(backup, "kept", "s3:DeleteObject")
+    assert allowed(restore, "kept", "s3:GetObject") and not allowed(restore, "kept", "s3:PutObject")
+    # Backups kept off-site: the install's store has no backups bucket, and no grant names one.
+    assert role_grants("backup", {"data": "dvc"}) == {"dvc": "read"}

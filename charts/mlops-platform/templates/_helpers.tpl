@@ -214,11 +214,13 @@ MinIO's user of that role (flows.logic.storage_access.GRANTS), else the external
 {{- end -}}
 {{- end -}}
 
-{{/* The S3 identities this release's clients use: the worker's operator and the flow runs, MLflow's. */}}
+{{/* The S3 identities this release's clients use: the worker's operator and the flow runs, MLflow's, the
+backup and restore Jobs'. */}}
 {{- define "mlops-platform.s3.roles" -}}
 {{- $roles := list -}}
 {{- if .Values.worker.enabled }}{{ $roles = concat $roles (list "flow-runs" "operator") }}{{ end -}}
 {{- if .Values.mlflow.enabled }}{{ $roles = append $roles "mlflow" }}{{ end -}}
+{{- if .Values.backup.enabled }}{{ $roles = concat $roles (list "backup" "restore") }}{{ end -}}
 {{- toJson $roles -}}
 {{- end -}}
 
@@ -323,4 +325,130 @@ mlflow_logins_secret). */}}
 {{/* The MLflow roles (flows.logic.registry_access.ROLES), whose logins the registry Job makes. */}}
 {{- define "mlops-platform.mlflow.roles" -}}
 {{- (index (include "mlops-platform.workPool.template" . | fromJson).variables.properties "mlflow_role").enum | toJson -}}
+{{- end -}}
+
+{{/* MLflow's auth tables (mlflow.server.auth.db.models, with their id sequences, and its migrations' version table): the backup leaves
+them out and a restore leaves them alone, so the logins stay this install's (its Secrets and logins Job). */}}
+{{- define "mlops-platform.backup.mlflowAuthTables" -}}
+["users", "roles", "role_permissions", "user_role_assignments", "alembic_version_auth"]
+{{- end -}}
+
+{{/* The databases a backup holds: this release's Prefect and MLflow, as `<name>=<Secret key of its URL>`. */}}
+{{- define "mlops-platform.backup.databases" -}}
+{{- $databases := list -}}
+{{- if .Values.prefectServer.enabled }}{{ $databases = append $databases "prefect" }}{{ end -}}
+{{- if .Values.mlflow.enabled }}{{ $databases = append $databases "mlflow" }}{{ end -}}
+{{- toJson $databases -}}
+{{- end -}}
+
+{{/* The buckets a backup holds: those the release's clients use. */}}
+{{- define "mlops-platform.backup.sourceBuckets" -}}
+{{- $buckets := list -}}
+{{- if .Values.worker.enabled -}}
+{{- $buckets = append $buckets (include "mlops-platform.s3.bucketOf" .Values.flowRuns.landingUrl) -}}
+{{- $buckets = append $buckets (include "mlops-platform.s3.bucketOf" .Values.flowRuns.dataUrl) -}}
+{{- end -}}
+{{- if .Values.mlflow.enabled }}{{ $buckets = append $buckets .Values.mlflow.artifactsBucket }}{{ end -}}
+{{- join "," ($buckets | uniq) -}}
+{{- end -}}
+
+{{/* The backups bucket when it is this release's MinIO's (no destination endpoint), else empty. */}}
+{{- define "mlops-platform.backup.localBucket" -}}
+{{- if and .Values.backup.enabled .Values.minio.enabled (not .Values.backup.destination.endpoint) -}}
+{{- include "mlops-platform.s3.bucketOf" .Values.backup.destination.url -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Shell of the backup Job's init container (the postgres image's client tools, as the chart's uid): dump
+each database in pg_dump's custom format, then prove the file restores (its table of contents reads, and a
+full restore to /dev/null). The URLs are SQLAlchemy's; libpq reads them without the driver suffix. */}}
+{{- define "mlops-platform.backup.dumpScript" -}}
+set -eu
+dump() {
+  name=$1; url=$(printf '%s' "$2" | sed 's/^postgresql+[a-z0-9]*:/postgresql:/'); shift 2
+  pg_dump --format=custom --no-owner --no-privileges --file="/backup/$name.dump" "$@" "$url"
+  pg_restore --list "/backup/$name.dump" > /dev/null
+  pg_restore --file=/dev/null "/backup/$name.dump"
+  echo "$name: dumped and verified, $(wc -c < "/backup/$name.dump") bytes"
+}
+{{- range $name := include "mlops-platform.backup.databases" . | fromJsonArray }}
+dump {{ $name }} "${{ upper $name }}_DATABASE_URL"
+{{- if eq $name "mlflow" }}{{ range include "mlops-platform.backup.mlflowAuthTables" $ | fromJsonArray }} --exclude-table={{ . }} --exclude-table={{ . }}_id_seq{{ end }}{{ end }}
+{{- end }}
+{{- end -}}
+
+{{/* Shell of the restore Job's container (the postgres image): each fetched dump replaces its database's
+objects in one transaction; any error rolls the database back as it was. */}}
+{{- define "mlops-platform.backup.restoreScript" -}}
+set -eu
+restore() {
+  name=$1; url=$(printf '%s' "$2" | sed 's/^postgresql+[a-z0-9]*:/postgresql:/')
+  pg_restore --clean --if-exists --no-owner --no-privileges --exit-on-error --single-transaction \
+    --dbname="$url" "/backup/$name.dump"
+  echo "$name: restored"
+}
+{{- range $name := include "mlops-platform.backup.databases" . | fromJsonArray }}
+restore {{ $name }} "${{ upper $name }}_DATABASE_URL"
+{{- end }}
+{{- end -}}
+
+{{/* Environment of the backup and restore Jobs' postgres containers: each database's URL, from its Secret. */}}
+{{- define "mlops-platform.backup.databaseEnv" -}}
+# The client tools run as the chart's uid, which has no home in the postgres image.
+- name: HOME
+  value: /tmp
+{{- range $name := include "mlops-platform.backup.databases" . | fromJsonArray }}
+- name: {{ upper $name }}_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "mlops-platform.database.secretName" $ }}
+      key: {{ $name }}-database-url
+{{- end }}
+{{- end -}}
+
+{{/* Environment of `python -m flows.backup` as (dict "ctx" $ "role" "backup"|"restore"): the live store as the
+role's identity, the destination, and its own credentials when it is another store. */}}
+{{- define "mlops-platform.backup.objectEnv" -}}
+{{- $v := .ctx.Values -}}
+{{- $identity := include "mlops-platform.s3.identitySecret" (dict "ctx" .ctx "role" .role) }}
+- name: S3_ENDPOINT_URL
+  value: {{ include "mlops-platform.s3.endpoint" .ctx | quote }}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ $identity }}
+      key: AWS_ACCESS_KEY_ID
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $identity }}
+      key: AWS_SECRET_ACCESS_KEY
+- name: BACKUP_SOURCE_BUCKETS
+  value: {{ include "mlops-platform.backup.sourceBuckets" .ctx | quote }}
+- name: BACKUP_URL
+  value: {{ $v.backup.destination.url | quote }}
+- name: BACKUP_DATABASES
+  value: {{ include "mlops-platform.backup.databases" .ctx | fromJsonArray | join "," | quote }}
+- name: BACKUP_KEEP
+  value: {{ $v.backup.keep | quote }}
+- name: BACKUP_SNAPSHOT
+  value: {{ $v.backup.restoreSnapshot | quote }}
+- name: BACKUP_DIR
+  value: /backup
+{{- with $v.backup.destination.endpoint }}
+- name: BACKUP_S3_ENDPOINT_URL
+  value: {{ . | quote }}
+- name: BACKUP_AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.backup.destination.existingSecret }}
+      key: AWS_ACCESS_KEY_ID
+- name: BACKUP_AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.backup.destination.existingSecret }}
+      key: AWS_SECRET_ACCESS_KEY
+{{- end }}
+- name: HOME
+  value: /tmp
 {{- end -}}

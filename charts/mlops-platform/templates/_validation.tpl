@@ -14,6 +14,17 @@
 {{- fail "minio.enabled is false: set externalS3.existingSecret to a Secret with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" -}}
 {{- end -}}
 {{- end -}}
+{{- if $v.backup.enabled -}}
+{{- if and $v.backup.destination.endpoint (not $v.backup.destination.existingSecret) -}}
+{{- fail "backup.destination.endpoint is set: set backup.destination.existingSecret to a Secret with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY that may write backup.destination.url" -}}
+{{- end -}}
+{{- if and (not $v.minio.enabled) (not $v.externalS3.endpoint) (not $v.backup.destination.endpoint) -}}
+{{- fail "backup.enabled is true and this release has no object store: set backup.destination.endpoint and backup.destination.existingSecret (or set backup.enabled=false)" -}}
+{{- end -}}
+{{- if not (or $v.prefectServer.enabled $v.mlflow.enabled) -}}
+{{- fail "backup.enabled is true and this release runs neither the Prefect server nor MLflow: nothing to back up, set backup.enabled=false" -}}
+{{- end -}}
+{{- end -}}
 {{- if and $v.worker.enabled (not $v.prefectServer.enabled) (not $v.worker.apiUrl) -}}
 {{- fail "worker.enabled is true and prefectServer.enabled is false: set worker.apiUrl to the Prefect API URL" -}}
 {{- end -}}
