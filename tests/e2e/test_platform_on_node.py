@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import json
 import os
+import secrets
 import subprocess
 import time
 import urllib.error
@@ -57,6 +59,14 @@ SET = [f"--set={key}={value}" for key, value in VALUES.items()]
 # The upgrade after training: the operator resizes every service, so each workload rolls, each migration runs
 # again and the post-upgrade bucket Job sets its policies again.
 RESIZED = [f"--set={service}.resources.requests.cpu=90m" for service in SERVICES]
+# Backups kept off-site: a MinIO of its own in another namespace, which losing the release's volumes spares.
+OFFSITE = "offsite"
+OFFSITE_BUCKET = "offsite-backups"
+BACKUP_TO_OFFSITE = [
+    f"--set=backup.destination.url=s3://{OFFSITE_BUCKET}/{RELEASE}",
+    f"--set=backup.destination.endpoint=http://{OFFSITE}-minio.{OFFSITE}.svc.cluster.local:9000",
+    f"--set=backup.destination.existingSecret={OFFSITE}-backups",
+]
 PIPELINE = "ML Training Pipeline/ml-pipeline"
 STAGES = ("ingest", "prepare", "train", "evaluate", "promote")
 
@@ -141,6 +151,21 @@ def prefect_api(kubectl: Kubectl, port: int, authenticated: bool = True) -> Pref
     return PrefectHttp(f"http://127.0.0.1:{port}/api", auth)
 
 
+def install(helm: Helm, *values: str) -> None:
+    """`helm install` of the chart, waited for: every workload ready, every hook Job done."""
+    helm(
+        "install",
+        RELEASE,
+        str(CHART),
+        f"--namespace={NAMESPACE}",
+        *values,
+        "--wait",
+        "--wait-for-jobs",
+        "--timeout=15m",
+        timeout=1000,
+    )
+
+
 @pytest.fixture(scope="module")
 def platform(node: Node, helm: Helm, kubectl: Kubectl) -> Iterator[list[Json]]:
     """The chart installed with its hooks, waited for: every workload ready, the bucket Job done."""
@@ -149,18 +174,7 @@ def platform(node: Node, helm: Helm, kubectl: Kubectl) -> Iterator[list[Json]]:
     kubectl("apply", "--filename=-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": volumes}))
     started = time.monotonic()
     try:
-        helm(
-            "install",
-            RELEASE,
-            str(CHART),
-            f"--namespace={NAMESPACE}",
-            "--create-namespace",
-            *SET,
-            "--wait",
-            "--wait-for-jobs",
-            "--timeout=15m",
-            timeout=1000,
-        )
+        install(helm, "--create-namespace", *SET)
         TIMINGS["platform install"] = time.monotonic() - started
         yield manifests
     finally:
@@ -310,7 +324,7 @@ def run_probes(kubectl: Kubectl, pods: list[Json], peer_of: dict[str, int]) -> d
         for pod in pods:
             name, namespace = pod["metadata"]["name"], pod["metadata"]["namespace"]
             where = f"--namespace={namespace}"
-            kubectl("wait", f"pod/{name}", where, "--for=condition=Ready", "--timeout=180s")
+            kubectl("wait", f"pod/{name}", where, "--for=condition=Ready", "--timeout=100s")
             if name in peer_of:
                 address = kubectl.get("pod", name, where)["status"]["podIP"]
                 admitted = functools.partial(is_peer, address, peer_of[name])
@@ -686,7 +700,7 @@ def kept(kubectl: Kubectl) -> Kept:
 
 
 def test_should_keep_every_run_version_object_and_credential_across_an_upgrade(
-    platform: list[Json], pipeline: PipelineRun, helm: Helm, kubectl: Kubectl
+    platform: list[Json], pipeline: PipelineRun, offsite: None, helm: Helm, kubectl: Kubectl
 ) -> None:
     workloads = {
         m["metadata"]["labels"]["app.kubernetes.io/component"]
@@ -702,6 +716,7 @@ def test_should_keep_every_run_version_object_and_credential_across_an_upgrade(
         f"--namespace={NAMESPACE}",
         *SET,
         *RESIZED,
+        *BACKUP_TO_OFFSITE,  # the operator also points the backups off-site (the test below uses them)
         "--wait",
         "--wait-for-jobs",
         "--timeout=10m",
@@ -721,3 +736,185 @@ def test_should_keep_every_run_version_object_and_credential_across_an_upgrade(
     with port_forward(kubectl, NAMESPACE, f"service/{RELEASE}-minio", 9000) as port:
         md5 = pipeline.summary["dataset_md5"]
         s3_client(kubectl, port).head_object(Bucket="mlops-data", Key=f"dvc/files/md5/{md5[:2]}/{md5[2:]}")
+
+
+# --- backups: the release's volumes lost, a new install restored from the off-site snapshot --------------
+
+
+@pytest.fixture(scope="module")
+def offsite(platform: list[Json], kubectl: Kubectl) -> None:
+    """A second MinIO (the chart's image) in a namespace of its own with a bucket for the snapshots, and the
+    Secret of its credentials in the release's namespace, as an operator gives `backup.destination`."""
+    user, password = f"offsite-{secrets.token_hex(4)}", secrets.token_urlsafe(24)
+    minio = yaml.safe_load((CHART / "values.yaml").read_text())["images"]["minio"]
+    labels = {"app": f"{OFFSITE}-minio"}
+    restricted = {
+        "runAsNonRoot": True,
+        "runAsUser": 10001,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    credentials = {"AWS_ACCESS_KEY_ID": user, "AWS_SECRET_ACCESS_KEY": password}
+    objects = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OFFSITE}},
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": f"{OFFSITE}-backups", "namespace": NAMESPACE},
+            "stringData": credentials,
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "root", "namespace": OFFSITE},
+            "stringData": {"MINIO_ROOT_USER": user, "MINIO_ROOT_PASSWORD": password},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": f"{OFFSITE}-minio", "namespace": OFFSITE, "labels": labels},
+            "spec": {
+                "tolerations": [{"key": NODE_TAINT, "operator": "Exists", "effect": "NoSchedule"}],
+                "containers": [
+                    {
+                        "name": "minio",
+                        "image": f"{minio['repository']}:{minio['tag']}",
+                        "imagePullPolicy": "IfNotPresent",
+                        "args": ["server", "/data", "--address", ":9000"],
+                        "envFrom": [{"secretRef": {"name": "root"}}],
+                        "readinessProbe": {"httpGet": {"path": "/minio/health/ready", "port": 9000}},
+                        "securityContext": restricted,
+                        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}},
+                        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                    }
+                ],
+                "volumes": [{"name": "data", "emptyDir": {}}],
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": f"{OFFSITE}-minio", "namespace": OFFSITE},
+            "spec": {"selector": labels, "ports": [{"port": 9000, "targetPort": 9000}]},
+        },
+    ]
+    kubectl("apply", "--filename=-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+    kubectl(
+        "wait", "pod", f"{OFFSITE}-minio", f"--namespace={OFFSITE}", "--for=condition=Ready", "--timeout=100s"
+    )
+    with port_forward(kubectl, OFFSITE, f"service/{OFFSITE}-minio", 9000) as port:
+        offsite_s3(port, credentials).create_bucket(Bucket=OFFSITE_BUCKET)
+
+
+def offsite_s3(port: int, credentials: dict[str, str]) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
+    )
+
+
+def job_from_cronjob(kubectl: Kubectl, cronjob: str, name: str, timeout: int = 600) -> str:
+    """`kubectl create job --from=cronjob/...` (README, "Backups and restore"), waited for; its log."""
+    kubectl("create", "job", f"--from=cronjob/{RELEASE}-{cronjob}", name, f"--namespace={NAMESPACE}")
+    wait = [
+        "wait",
+        "job",
+        name,
+        "--for=condition=Complete",
+        f"--namespace={NAMESPACE}",
+        f"--timeout={timeout}s",
+    ]
+    done = subprocess.run(
+        kubectl.argv(*wait), capture_output=True, text=True, timeout=timeout + 30, check=False
+    )
+    log = kubectl.attempt("logs", f"job/{name}", "--all-containers", "--prefix", f"--namespace={NAMESPACE}")
+    assert done.returncode == 0, f"job {name} did not complete:\n{log.stdout}{log.stderr}"
+    return log.stdout
+
+
+def test_should_bring_back_the_champion_its_lineage_artifacts_and_data_from_a_backup_into_a_new_install(
+    platform: list[Json], pipeline: PipelineRun, offsite: None, node: Node, helm: Helm, kubectl: Kubectl
+) -> None:
+    cronjob = kubectl.get("cronjob", f"{RELEASE}-backup", f"--namespace={NAMESPACE}")
+    [upload] = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    if {"name": "BACKUP_URL", "value": f"s3://{OFFSITE_BUCKET}/{RELEASE}"} not in upload["env"]:
+        # Run alone, without the upgrade test before it (which points the backups off-site).
+        helm("upgrade", RELEASE, str(CHART), f"--namespace={NAMESPACE}", "--reuse-values", *BACKUP_TO_OFFSITE)
+    started = time.monotonic()
+    backed_up = job_from_cronjob(kubectl, "backup", "backup-1")
+    assert "prefect: dumped and verified" in backed_up and "mlflow: dumped and verified" in backed_up, (
+        backed_up
+    )
+    assert f"at s3://{OFFSITE_BUCKET}/{RELEASE}" in backed_up, backed_up
+    TIMINGS["backup"] = time.monotonic() - started
+    before = kept(kubectl)
+
+    # The release and its volumes are gone; its kept Secrets stay (the backup holds no credential).
+    helm("uninstall", RELEASE, f"--namespace={NAMESPACE}", "--wait", timeout=600)
+    kubectl("delete", "pvc", "--all", f"--namespace={NAMESPACE}", "--timeout=100s")
+    claimed = [
+        volume["metadata"]["name"]
+        for volume in kubectl.get("pv")["items"]
+        if volume["spec"].get("claimRef", {}).get("namespace") == NAMESPACE
+    ]
+    kubectl("delete", "pv", *claimed, "--timeout=100s")
+    volumes = persistent_volumes(platform, node.directory / "volumes-after-the-loss")
+    kubectl("apply", "--filename=-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": volumes}))
+    reinstalled = time.monotonic()
+    values = [*SET, *RESIZED, *BACKUP_TO_OFFSITE]
+    install(helm, *values)
+    TIMINGS["reinstall"] = time.monotonic() - reinstalled
+    assert mlflow_call(kubectl, "registered-models/get?name=loan-default-xgb")[0] == 404  # empty, as new
+
+    # The restore, as the README says: stop the databases' clients, restore, start them again.
+    restoring = time.monotonic()
+    clients = [f"deployment/{RELEASE}-{c}" for c in ("prefect-server", "mlflow", "prefect-worker")]
+    kubectl("scale", *clients, "--replicas=0", f"--namespace={NAMESPACE}")
+    selector = "app.kubernetes.io/component in (prefect-server,mlflow,prefect-worker)"
+    wait_until(
+        lambda: not kubectl.get("pods", f"--namespace={NAMESPACE}", f"--selector={selector}")["items"],
+        "the databases' clients stopped",
+        lambda: None,
+        180,
+    )
+    restored = job_from_cronjob(kubectl, "restore", "restore-1")
+    assert "prefect: restored" in restored and "mlflow: restored" in restored, restored
+    kubectl("scale", *clients, "--replicas=1", f"--namespace={NAMESPACE}")
+    for client in clients:
+        run(
+            kubectl.argv("rollout", "status", client, f"--namespace={NAMESPACE}", "--timeout=600s"),
+            timeout=630,
+        )
+    TIMINGS["restore"] = time.monotonic() - restoring
+
+    after = kept(kubectl)
+    assert after.flow_runs == before.flow_runs
+    assert after.model == before.model  # its versions, their runs and tags, the champion alias
+    assert after.run_metrics == before.run_metrics
+    for bucket in ("mlops-landing", "mlops-data", "mlflow-artifacts"):
+        assert after.objects[bucket].keys() == before.objects[bucket].keys(), bucket
+        for key, etag in before.objects[bucket].items():  # a one-part upload's ETag is its MD5
+            assert "-" in etag or after.objects[bucket][key] == etag, (bucket, key)
+    champion = mlflow_get(kubectl, "registered-models/alias?name=loan-default-xgb&alias=champion")
+    lineage = {tag["key"]: tag["value"] for tag in champion["model_version"]["tags"]}
+    assert lineage["lineage.dataset_md5"] == pipeline.summary["dataset_md5"]
+    with port_forward(kubectl, NAMESPACE, f"service/{RELEASE}-minio", 9000) as port:
+        s3 = s3_client(kubectl, port)
+        for md5 in (pipeline.summary["raw_md5"], pipeline.summary["dataset_md5"]):  # what `dvc pull` checks
+            body = s3.get_object(Bucket="mlops-data", Key=f"dvc/files/md5/{md5[:2]}/{md5[2:]}")["Body"].read()
+            assert hashlib.md5(body).hexdigest() == md5
+
+    # Batch 2 trains on top of what came back.
+    in_worker(kubectl, "mlops", "generate", "--batches", "2", "--if-missing")
+    second = time.monotonic()
+    in_worker(
+        kubectl, "prefect", "deployment", "run", PIPELINE, "--param=batch_number=2", "--watch", timeout=1800
+    )
+    TIMINGS["pipeline batch 2 after the restore"] = time.monotonic() - second
+    version = mlflow_get(kubectl, "model-versions/get?name=loan-default-xgb&version=2")["model_version"]
+    tags = {tag["key"]: tag["value"] for tag in version.get("tags", [])}
+    assert tags["lineage.batch_number"] == "2" and tags["gate.decision"] in ("promote", "keep"), tags
