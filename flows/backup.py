@@ -62,13 +62,17 @@ class Stores:
 
 def s3_client(endpoint: str, key_id: str, secret: str) -> Any:
     import boto3
+    from botocore.config import Config
 
+    # Standard retries take refused connections too: a new pod's first ones can be refused until the node's
+    # NetworkPolicy enforcer has added its address, and a store may be restarting.
     return boto3.client(
         "s3",
         endpoint_url=endpoint,
         aws_access_key_id=key_id,
         aws_secret_access_key=secret,
         region_name="us-east-1",
+        config=Config(retries={"mode": "standard", "max_attempts": 10}),
     )
 
 

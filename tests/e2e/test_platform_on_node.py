@@ -135,7 +135,11 @@ def mlflow_get(kubectl: Kubectl, path: str) -> Any:
 
 def s3_client(kubectl: Kubectl, port: int, secret_name: str = "mlops-s3-credentials") -> Any:
     """A client of the in-cluster MinIO as one identity (by default the flow runs')."""
-    credentials = secret(kubectl, secret_name)
+    return s3_at(port, secret(kubectl, secret_name))
+
+
+def s3_at(port: int, credentials: dict[str, str]) -> Any:
+    """A client of the MinIO port-forwarded to `port`, with the credentials' two AWS keys."""
     return boto3.client(
         "s3",
         endpoint_url=f"http://127.0.0.1:{port}",
@@ -804,17 +808,7 @@ def offsite(platform: list[Json], kubectl: Kubectl) -> None:
         "wait", "pod", f"{OFFSITE}-minio", f"--namespace={OFFSITE}", "--for=condition=Ready", "--timeout=100s"
     )
     with port_forward(kubectl, OFFSITE, f"service/{OFFSITE}-minio", 9000) as port:
-        offsite_s3(port, credentials).create_bucket(Bucket=OFFSITE_BUCKET)
-
-
-def offsite_s3(port: int, credentials: dict[str, str]) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=f"http://127.0.0.1:{port}",
-        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
-        region_name="us-east-1",
-    )
+        s3_at(port, credentials).create_bucket(Bucket=OFFSITE_BUCKET)
 
 
 def job_from_cronjob(kubectl: Kubectl, cronjob: str, name: str, timeout: int = 600) -> str:

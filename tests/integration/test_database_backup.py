@@ -28,7 +28,7 @@ def chart_script(helm: str, container: str, backup_dir: Path) -> str:
     [command] = [
         c["command"]
         for cronjob in chart.of_kind("CronJob")
-        for c in containers(cronjob["spec"]["jobTemplate"])
+        for c in containers(cronjob)
         if c["name"] == container
     ]
     assert command[:2] == ["sh", "-c"]

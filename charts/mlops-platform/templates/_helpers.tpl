@@ -359,13 +359,32 @@ them out and a restore leaves them alone, so the logins stay this install's (its
 {{- end -}}
 {{- end -}}
 
+{{/* Shell function of the backup and restore scripts: wait up to 2 min for a database to accept connections.
+A new pod's first connections can be refused until the node's NetworkPolicy enforcer has added its address
+(kube-router takes moments), and the database may be starting; pg_dump and pg_restore do not retry. */}}
+{{- define "mlops-platform.backup.awaitDatabase" -}}
+await_database() {
+  tries=0
+  until pg_isready --quiet --timeout=2 --dbname="$2"; do
+    tries=$((tries + 1))
+    if [ "$tries" -ge 60 ]; then
+      echo "$1: its database did not accept connections for 2 min (is it running, and does its NetworkPolicy admit this Job?)" >&2
+      exit 1
+    fi
+    sleep 2
+  done
+}
+{{- end -}}
+
 {{/* Shell of the backup Job's init container (the postgres image's client tools, as the chart's uid): dump
 each database in pg_dump's custom format, then prove the file restores (its table of contents reads, and a
 full restore to /dev/null). The URLs are SQLAlchemy's; libpq reads them without the driver suffix. */}}
 {{- define "mlops-platform.backup.dumpScript" -}}
 set -eu
+{{ include "mlops-platform.backup.awaitDatabase" . }}
 dump() {
   name=$1; url=$(printf '%s' "$2" | sed 's/^postgresql+[a-z0-9]*:/postgresql:/'); shift 2
+  await_database "$name" "$url"
   pg_dump --format=custom --no-owner --no-privileges --file="/backup/$name.dump" "$@" "$url"
   pg_restore --list "/backup/$name.dump" > /dev/null
   pg_restore --file=/dev/null "/backup/$name.dump"
@@ -381,8 +400,10 @@ dump {{ $name }} "${{ upper $name }}_DATABASE_URL"
 objects in one transaction; any error rolls the database back as it was. */}}
 {{- define "mlops-platform.backup.restoreScript" -}}
 set -eu
+{{ include "mlops-platform.backup.awaitDatabase" . }}
 restore() {
   name=$1; url=$(printf '%s' "$2" | sed 's/^postgresql+[a-z0-9]*:/postgresql:/')
+  await_database "$name" "$url"
   pg_restore --clean --if-exists --no-owner --no-privileges --exit-on-error --single-transaction \
     --dbname="$url" "/backup/$name.dump"
   echo "$name: restored"
