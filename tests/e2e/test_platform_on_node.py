@@ -207,8 +207,13 @@ def test_should_create_the_buckets_in_the_in_cluster_minio(platform: list[Json],
         root = s3_client(kubectl, port, f"{RELEASE}-minio-root")
         buckets = {bucket["Name"] for bucket in root.list_buckets()["Buckets"]}
         versioned = {bucket: root.get_bucket_versioning(Bucket=bucket).get("Status") for bucket in buckets}
-    assert buckets == {"mlops-data", "mlops-landing", "mlflow-artifacts"}
-    assert versioned == {"mlops-data": "Enabled", "mlops-landing": None, "mlflow-artifacts": "Enabled"}
+    assert buckets == {"mlops-data", "mlops-landing", "mlflow-artifacts", "mlops-backups"}
+    assert versioned == {
+        "mlops-data": "Enabled",
+        "mlops-landing": None,
+        "mlflow-artifacts": "Enabled",
+        "mlops-backups": None,  # snapshots are kept by retention, each blob written once
+    }
 
 
 @pytest.mark.parametrize(

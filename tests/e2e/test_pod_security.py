@@ -8,7 +8,7 @@ import copy
 import pytest
 import yaml
 
-from tests.charts.chart import Json, Rendered, pod_spec, render
+from tests.charts.chart import Json, Rendered, pod_spec, pod_template, render
 from tests.contract.test_stage_jobs import DEPLOYMENT_NAMES, PREFECT_POD_SPEC_EXTRAS, stage_job
 from tests.e2e.clients import Helm, Kubectl
 from tests.e2e.waits import wait_for_object
@@ -35,9 +35,7 @@ def workload_pods(chart: Rendered) -> list[Json]:
             spec.setdefault("volumes", []).append(
                 {"name": name, "persistentVolumeClaim": {"claimName": claim_name}}
             )
-        pods.append(
-            as_pod(workload["metadata"]["name"], spec, workload["spec"]["template"]["metadata"]["labels"])
-        )
+        pods.append(as_pod(workload["metadata"]["name"], spec, pod_template(workload)["metadata"]["labels"]))
     return pods
 
 
