@@ -19,6 +19,9 @@ from flows.logic.definition import DatasetDefinition, DefinitionError
 
 DEFINITION_FILE = "dataset.yaml"
 DerivedFeatures = Callable[[pd.DataFrame], pd.DataFrame]
+# The name a module imported from a dataset's folder gets (each its own: two datasets' features.py never
+# collide).
+DATASET_MODULE_PREFIX = "mlops_dataset_"
 
 
 def features_file(definition: DatasetDefinition, folder: Path) -> Path | None:
@@ -56,7 +59,7 @@ def _module(module_name: str, local: Path | None, dataset: str) -> ModuleType:
     imported as usual."""
     if local is None:
         return importlib.import_module(module_name)
-    unique = f"mlops_dataset_{dataset.replace('-', '_')}_{module_name.replace('.', '_')}"
+    unique = f"{DATASET_MODULE_PREFIX}{dataset.replace('-', '_')}_{module_name.replace('.', '_')}"
     spec = importlib.util.spec_from_file_location(unique, local)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

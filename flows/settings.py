@@ -83,6 +83,34 @@ class Settings(BaseSettings):
         gt=0,
         description="Landing files larger than this are refused before anything is read into memory.",
     )
+    train_engine: Literal["local", "dask"] = Field(
+        default="local",
+        description="How train fits XGBoost: `local` (in the stage's own process) or `dask` (xgboost.dask on "
+        "the cluster `MLOPS_DASK_ADDRESS` names: for data larger than one Job's memory).",
+    )
+    dask_address: str = Field(
+        default="local:2",
+        pattern=r"^(local:[1-9][0-9]{0,2}|(tcp|tls)://\S+)$",
+        description="The dask engine's scheduler (`tcp://host:8786`; in a cluster the chart's, with "
+        "`dask.enabled`), or `local:N`: a LocalCluster of N worker processes on this machine.",
+    )
+    dask_workers: int = Field(
+        default=0,
+        ge=0,
+        description="Workers the dask engine waits for before training (XGBoost cannot add one later); "
+        "0: one. The chart sets its worker replicas.",
+    )
+    device: Literal["cpu", "cuda"] = Field(
+        default="cpu",
+        description="XGBoost's `device`: `cuda` trains on the GPU (the flow-runner-gpu image, the "
+        "`train-gpu` deployment).",
+    )
+    memory_limit: int = Field(
+        default=0,
+        ge=0,
+        description="Bytes the local train engine may use, for its preflight. 0: this process's cgroup "
+        "limit (a Job's memory limit), else none.",
+    )
     stage_runner: Literal["auto", "inline", "deployments"] = Field(
         default="auto",
         description="How the pipeline launches its stages: `inline` (subflows in its own process), "

@@ -37,3 +37,11 @@ def read_parquet(path: Path, filters: list[tuple[str, str, Any]] | None = None) 
     """The file as a frame (only the rows matching `filters`, pyarrow's DNF form, when given)."""
     table = pq.read_table(path, filters=filters)
     return table.to_pandas(self_destruct=True, split_blocks=True)
+
+
+def read_parquet_head(path: Path, rows: int) -> pd.DataFrame:
+    """The file's first `rows` rows (fewer when it holds fewer), reading no more row groups than those."""
+    file = pq.ParquetFile(path)
+    batch = next(file.iter_batches(batch_size=rows), None)
+    table = file.schema_arrow.empty_table() if batch is None else pa.Table.from_batches([batch])
+    return table.to_pandas()

@@ -14,6 +14,10 @@ LINEAGE_DATASET_KEY_TAG = "lineage.dataset_key"
 LINEAGE_CODE_VERSION_TAG = "lineage.code_version"
 LINEAGE_FLOW_RUN_TAG = "lineage.prefect_flow_run_id"
 LINEAGE_PIPELINE_RUN_TAG = "lineage.prefect_pipeline_run_id"
+# How the model was boosted: the engine (local, dask), its worker count, XGBoost's device (cpu, cuda).
+LINEAGE_ENGINE_TAG = "lineage.train_engine"
+LINEAGE_WORKERS_TAG = "lineage.train_workers"
+LINEAGE_DEVICE_TAG = "lineage.device"
 
 # The gate's first evaluation of a version: its record, which `mlops promote` trusts.
 GATE_DECISION_TAG = "gate.decision"

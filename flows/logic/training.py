@@ -71,10 +71,15 @@ def higher_is_better(valid_metric_name: str) -> bool:
 
 
 def training_params(
-    definition: DatasetDefinition, overrides: dict[str, Any] | None = None, threads: int = 1
+    definition: DatasetDefinition,
+    overrides: dict[str, Any] | None = None,
+    threads: int = 1,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """The full XGBoost parameter set: the definition's, a candidate's overrides, the task's and the
-    split's seed, with `threads` threads (the CPUs the process may use; an explicit `nthread` wins)."""
+    split's seed, with `threads` threads (the CPUs the process may use; an explicit `nthread` wins) on
+    `device`. XGBoost's default device, the CPU, is left unsaid: the parameters (and so the train keys) of
+    CPU runs are those they were before devices were a setting."""
     params = {
         **definition.training.params,
         **(overrides or {}),
@@ -82,6 +87,8 @@ def training_params(
         "seed": definition.split.seed,
     }
     params.setdefault("nthread", threads)
+    if device != "cpu":
+        params["device"] = device
     return params
 
 
@@ -109,11 +116,19 @@ def best_candidate(scores: list[float], maximize: bool) -> int:
 
 
 def train_key(
-    dataset_md5: str, params: dict[str, Any], definition_sha: str, definition: DatasetDefinition, code: str
+    dataset_md5: str,
+    params: dict[str, Any],
+    definition_sha: str,
+    definition: DatasetDefinition,
+    code: str,
+    engine: str = "local",
+    workers: int = 1,
 ) -> str:
-    """Hash of all training inputs that change the model (thread count does not)."""
+    """Hash of all training inputs that change the model (thread count does not; the engine and, on Dask,
+    the worker count do: each worker sketches its own rows' quantiles). The local engine's keys are those
+    from before engines were a setting, so its earlier runs are still found."""
     relevant = {k: v for k, v in params.items() if k != "nthread"}
-    payload = {
+    payload: dict[str, Any] = {
         "dataset": dataset_md5,
         "params": relevant,
         "definition": definition_sha,
@@ -121,7 +136,56 @@ def train_key(
         "rounds": definition.training.rounds,
         "early_stopping": definition.training.early_stopping,
     }
+    if engine != "local":
+        payload |= {"engine": engine, "workers": workers}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """What XGBoost fits on, from prepared rows: features, labels, weights (or None) and each row's split."""
+
+    features: pd.DataFrame
+    labels: np.ndarray
+    weights: np.ndarray | None
+    split: np.ndarray
+
+
+def model_inputs(
+    dataset: pd.DataFrame, definition: DatasetDefinition, derived: pd.DataFrame | None = None
+) -> ModelInputs:
+    """`dataset`'s rows as XGBoost takes them. `derived` holds the derived-feature columns of `dataset`'s
+    rows (same order), when the definition has any."""
+    weights = None if definition.weight is None else dataset[definition.weight].to_numpy(dtype="float64")
+    return ModelInputs(
+        build_features(dataset, definition, derived),
+        encode_labels(dataset[definition.label.column], definition),
+        weights,
+        dataset[SPLIT_COLUMN].to_numpy(),
+    )
+
+
+def trained_model(
+    booster: xgb.Booster,
+    params: dict[str, Any],
+    history: dict[str, dict[str, list[float]]],
+    train_rows: int,
+    valid_rows: int,
+) -> TrainedModel:
+    """The fit's result, whichever engine boosted it (`history`: XGBoost's evals result of 'valid')."""
+    curve = [float(v) for v in history["valid"][str(params["eval_metric"])]]
+    best = int(booster.best_iteration)
+    return TrainedModel(
+        booster,
+        params,
+        best,
+        valid_metric(params),
+        curve[best],
+        curve,
+        train_rows,
+        valid_rows,
+        list(booster.feature_names or []),
+    )
 
 
 def fit(
@@ -132,11 +196,9 @@ def fit(
 ) -> TrainedModel:
     """Boost on 'train' with early stopping on 'valid'; the holdout is never touched. `derived` holds the
     derived-feature columns of `dataset`'s rows (same order), when the definition has any."""
-    features = build_features(dataset, definition, derived)
-    labels = encode_labels(dataset[definition.label.column], definition)
-    weights = None if definition.weight is None else dataset[definition.weight].to_numpy(dtype="float64")
-    split = dataset[SPLIT_COLUMN].to_numpy()
-    train, valid = split == "train", split == "valid"
+    inputs = model_inputs(dataset, definition, derived)
+    features, labels, weights = inputs.features, inputs.labels, inputs.weights
+    train, valid = inputs.split == "train", inputs.split == "valid"
     if not train.any() or not valid.any():
         raise ValueError("the dataset needs rows in both the 'train' and 'valid' splits")
     dtrain = xgb.QuantileDMatrix(
@@ -155,20 +217,7 @@ def fit(
         evals_result=history,
         verbose_eval=False,
     )
-    name = valid_metric(params)
-    curve = [float(v) for v in history["valid"][str(params["eval_metric"])]]
-    best = int(booster.best_iteration)
-    return TrainedModel(
-        booster,
-        params,
-        best,
-        name,
-        curve[best],
-        curve,
-        int(train.sum()),
-        int(valid.sum()),
-        list(features.columns),
-    )
+    return trained_model(booster, params, history, int(train.sum()), int(valid.sum()))
 
 
 def predict(booster: xgb.Booster, features: pd.DataFrame, task: Task) -> np.ndarray:

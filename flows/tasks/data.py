@@ -13,9 +13,11 @@ from prefect.cache_policies import NO_CACHE
 from flows.adapters.catalog import Catalog, raw_stem
 from flows.adapters.dvc_store import DvcStore
 from flows.adapters.landing import LandingFile, read_landing_batch
+from flows.adapters.memory import memory_limit, rss_bytes
 from flows.adapters.objectstore import open_fs, write_json
-from flows.adapters.parquet import read_parquet, write_parquet
+from flows.adapters.parquet import read_parquet, read_parquet_head, write_parquet
 from flows.contracts import DatasetVersion, FileVersion, RawVersion, Retraction, ScoringResult
+from flows.feature_code import DerivedFeatures, derive
 from flows.logic.contract import conform, frame_problems
 from flows.logic.data_report import (
     BatchReports,
@@ -26,7 +28,8 @@ from flows.logic.data_report import (
     report_table,
 )
 from flows.logic.definition import DatasetDefinition
-from flows.logic.features import SPLIT_COLUMN, id_column, with_ids
+from flows.logic.features import SPLIT_COLUMN, build_features, id_column, with_ids
+from flows.logic.preflight import MemoryPreflightError, fit_memory, memory_refusal
 from flows.logic.validation import (
     BatchIndex,
     BatchRejected,
@@ -109,6 +112,46 @@ def fetch_frame(
     path = DvcStore(workspace, settings).pull(version, relative_path)
     get_run_logger().info("pulled %s by md5 %s", relative_path, version.md5)
     return read_parquet(path, [(SPLIT_COLUMN, "==", only_split)] if only_split else None)
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def pull_file(version: FileVersion, relative_path: str, workspace: Path, settings: Settings) -> Path:
+    """`dvc pull` the file with this md5 from the remote (to disk only)."""
+    path = DvcStore(workspace, settings).pull(version, relative_path)
+    get_run_logger().info("pulled %s by md5 %s", relative_path, version.md5)
+    return path
+
+
+# Rows the memory preflight measures: enough for a stable bytes-per-row figure, read in milliseconds.
+PREFLIGHT_ROWS = 2_000
+
+
+@task(cache_policy=NO_CACHE)
+def check_memory(
+    path: Path,
+    rows: int,
+    definition: DatasetDefinition,
+    function: DerivedFeatures | None,
+    settings: Settings,
+) -> None:
+    """Refuse, before the dataset is read, to train it where it does not fit (MemoryPreflightError, which
+    says what to do instead): its bytes a row measured on its first rows, times its rows, against this
+    process's memory limit (`MLOPS_MEMORY_LIMIT`, else its cgroup's)."""
+    sample = read_parquet_head(path, PREFLIGHT_ROWS)
+    frame_bytes = float(sample.memory_usage(deep=True, index=False).sum()) / max(1, len(sample))
+    derived = None if function is None else derive(function, sample, definition)
+    needed = fit_memory(rows, frame_bytes, len(build_features(sample, definition, derived).columns))
+    limit = settings.memory_limit or memory_limit()
+    in_use = rss_bytes()
+    refusal = memory_refusal(needed, in_use, limit, rows, needed / max(1, rows))
+    if refusal:
+        raise MemoryPreflightError(refusal)
+    get_run_logger().info(
+        "memory preflight: about %.2f GiB for %d rows, limit %s",
+        (in_use + needed) / 1024**3,
+        rows,
+        "none" if limit is None else f"{limit / 1024**3:.2f} GiB",
+    )
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)

@@ -87,6 +87,25 @@ def test_train_key_ignores_threads_but_not_params() -> None:
     assert base != key(definition="def2")
 
 
+def test_train_key_names_the_dask_engine_and_its_worker_count() -> None:
+    params = training_params(loan())
+
+    def key(engine: str = "local", workers: int = 1) -> str:
+        return train_key("md5", params, "def", loan(), "sha", engine, workers)
+
+    assert key() == train_key("md5", params, "def", loan(), "sha")  # the local engine's keys as before
+    assert key("local", 4) == key()  # the local engine has no workers to count
+    assert len({key(), key("dask", 1), key("dask", 2)}) == 3
+
+
+def test_the_device_is_a_parameter_only_off_the_cpu() -> None:
+    assert "device" not in training_params(loan())
+    cuda = training_params(loan(), device="cuda")
+    assert cuda["device"] == "cuda" and cuda["tree_method"] == training_params(loan())["tree_method"]
+    base = train_key("md5", training_params(loan()), "def", loan(), "sha")
+    assert train_key("md5", cuda, "def", loan(), "sha") != base
+
+
 def test_lineage_tags_are_complete() -> None:
     tags = lineage_tags("loans", "def", 2, [1, 2], ["a", "b"], "d", "k", "sha", "run", "pipe")
     assert missing_lineage(tags) == []

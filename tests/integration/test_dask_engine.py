@@ -1,0 +1,173 @@
+"""The dask train engine against the real MinIO (its workers read the dataset from the DVC remote by md5),
+on LocalClusters of 1 and 2 workers x 1 thread; and the pipeline 1 -> 2 -> 3 on it through the real MLflow,
+Prefect API and MinIO. Also the local engine's memory preflight."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import pytest
+from distributed import Client
+from mlflow import MlflowClient
+from sklearn.metrics import roc_auc_score
+
+from flows.adapters import dask_engine
+from flows.adapters.dvc_store import DvcStore
+from flows.adapters.memory import rss_bytes
+from flows.adapters.parquet import write_parquet
+from flows.adapters.tracking import model_versions
+from flows.contracts import FileVersion
+from flows.feature_code import derive, derived_function
+from flows.logic.demo import generate_batch
+from flows.logic.features import SPLIT_COLUMN, build_features, prepare_dataset
+from flows.logic.lineage import missing_lineage
+from flows.logic.preflight import MemoryPreflightError
+from flows.logic.tag_names import LINEAGE_DEVICE_TAG, LINEAGE_ENGINE_TAG, LINEAGE_WORKERS_TAG
+from flows.logic.training import TrainedModel, fit, predict, training_params
+from flows.settings import Settings
+from flows.training_flow import training_pipeline
+from tests.definitions import LOAN, loan
+from tests.integration.conftest import DATA_BUCKET, Platform
+from tests.integration.helpers import land_frame, registry_state
+
+ROWS = 120_000  # at least 100k: the 2-worker model must be within 0.005 AUC of the local one there
+PIPELINE_ROWS = 2500
+FUNCTION = derived_function(loan(), LOAN.parent)
+
+
+@pytest.fixture(scope="module")
+def dataset(module_platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, str]:
+    """A prepared loan dataset of ROWS rows pushed to the tenant's DVC remote: the frame, its URL there."""
+    frame, _ = prepare_dataset([generate_batch(1, ROWS)], loan())
+    workspace = tmp_path_factory.mktemp("dask-dataset")
+    write_parquet(frame, workspace / "dataset.parquet")
+    version = DvcStore(workspace, module_platform.settings).push("dataset.parquet")
+    return frame, dask_engine.verify_object(version, module_platform.settings)
+
+
+@pytest.fixture(scope="module")
+def local_model(dataset: tuple[pd.DataFrame, str]) -> TrainedModel:
+    frame, _ = dataset
+    return fit(frame, loan(), _params(), None if FUNCTION is None else derive(FUNCTION, frame, loan()))
+
+
+@pytest.fixture(scope="module")
+def two_workers() -> Iterator[Client]:
+    with dask_engine.dask_client("local:2", threads=1) as client:
+        yield client
+
+
+def _params() -> dict[str, object]:
+    return training_params(loan(), threads=1)
+
+
+def _holdout_auc(frame: pd.DataFrame, model: TrainedModel) -> float:
+    holdout = frame[frame[SPLIT_COLUMN] == "holdout"].reset_index(drop=True)
+    derived = None if FUNCTION is None else derive(FUNCTION, holdout, loan())
+    scores = predict(model.booster, build_features(holdout, loan(), derived), "binary")
+    return float(roc_auc_score((holdout["defaulted"] == 1).to_numpy(), scores))
+
+
+def _cluster_fit(client: Client, url: str, settings: Settings) -> TrainedModel:
+    parts = dask_engine.load_dataset(client, url, settings)
+    return dask_engine.fit_on_cluster(client, parts, loan(), _params(), FUNCTION)
+
+
+def test_every_worker_reads_its_parts_from_the_remote(
+    module_platform: Platform, dataset: tuple[pd.DataFrame, str], two_workers: Client
+) -> None:
+    frame, url = dataset
+    assert url.startswith(f"s3://{DATA_BUCKET}/{module_platform.data_prefix}/dvc/files/md5/")
+    parts = dask_engine.load_dataset(two_workers, url, module_platform.settings)
+    held = two_workers.has_what()
+    assert len(held) == 2 and all(held.values()), held
+    rows = two_workers.run(
+        lambda dask_worker: sum(len(v) for v in dask_worker.data.values() if isinstance(v, pd.DataFrame))
+    )
+    assert all(n > 0 for n in rows.values()) and sum(rows.values()) == len(frame), rows
+    assert parts.shape[0].compute() == len(frame)
+
+
+def test_one_worker_reproduces_the_local_engine_exactly(
+    module_platform: Platform, dataset: tuple[pd.DataFrame, str], local_model: TrainedModel
+) -> None:
+    frame, url = dataset
+    with dask_engine.dask_client("local:1", threads=1) as client:
+        model = _cluster_fit(client, url, module_platform.settings)
+    assert model.best_iteration == local_model.best_iteration
+    assert model.valid_curve == local_model.valid_curve
+    holdout = frame[frame[SPLIT_COLUMN] == "holdout"].reset_index(drop=True)
+    derived = None if FUNCTION is None else derive(FUNCTION, holdout, loan())
+    features = build_features(holdout, loan(), derived)
+    assert np.array_equal(
+        predict(model.booster, features, "binary"), predict(local_model.booster, features, "binary")
+    )
+
+
+def test_two_workers_match_the_local_engine_within_tolerance(
+    module_platform: Platform,
+    dataset: tuple[pd.DataFrame, str],
+    local_model: TrainedModel,
+    two_workers: Client,
+) -> None:
+    frame, url = dataset
+    model = _cluster_fit(two_workers, url, module_platform.settings)
+    assert (model.train_rows, model.valid_rows) == (local_model.train_rows, local_model.valid_rows)
+    assert abs(_holdout_auc(frame, model) - _holdout_auc(frame, local_model)) < 0.005
+
+
+def test_an_object_that_does_not_hash_to_its_md5_is_refused(module_platform: Platform) -> None:
+    body = b"not the dataset"
+    forged = FileVersion(md5="0" * 32, size=len(body))
+    key = dask_engine.object_url(forged, module_platform.settings).removeprefix(f"s3://{DATA_BUCKET}/")
+    module_platform.s3().put_object(Bucket=DATA_BUCKET, Key=key, Body=body)
+    with pytest.raises(dask_engine.DataVerificationError, match="hashes to md5"):
+        dask_engine.verify_object(forged, module_platform.settings)
+
+
+def test_the_pipeline_trains_each_batch_on_the_dask_engine(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLOPS_TRAIN_ENGINE", "dask")
+    monkeypatch.setenv("MLOPS_DASK_ADDRESS", "local:2")
+    for batch in (1, 2, 3):
+        land_frame(platform, batch, generate_batch(batch, PIPELINE_ROWS))
+    summaries = [training_pipeline(batch) for batch in (1, 2, 3)]
+    assert [s.model_version for s in summaries] == ["1", "2", "3"]
+    client = MlflowClient(platform.tracking_uri, platform.tracking_uri)
+    versions = sorted(model_versions(client, platform.settings.model_name), key=lambda v: int(v.version))
+    assert [v.version for v in versions] == ["1", "2", "3"]
+    for version in versions:
+        tags = version.tags or {}
+        assert missing_lineage(tags) == []
+        assert (tags[LINEAGE_ENGINE_TAG], tags[LINEAGE_WORKERS_TAG], tags[LINEAGE_DEVICE_TAG]) == (
+            "dask",
+            "2",
+            "cpu",
+        )
+    assert registry_state(platform)[1] is not None
+    # The same inputs on the same engine and worker count: nothing is trained or registered again.
+    again = training_pipeline(3)
+    assert again.reused and again.model_version == "3" and registry_state(platform)[0] == ["1", "2", "3"]
+
+
+def test_the_preflight_refuses_a_dataset_over_the_memory_limit(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    land_frame(platform, 1, generate_batch(1, PIPELINE_ROWS))
+    # What the process holds already plus a tenth of what 2500 rows need: over the limit.
+    monkeypatch.setenv("MLOPS_MEMORY_LIMIT", str(rss_bytes() + PIPELINE_ROWS * 50))
+    with pytest.raises(MemoryPreflightError) as refused:
+        training_pipeline(1)
+    message = str(refused.value)
+    assert "MLOPS_TRAIN_ENGINE=dask" in message and "dask.enabled=true" in message
+    assert f"training {PIPELINE_ROWS:,} rows" in message
+    client = MlflowClient(platform.tracking_uri, platform.tracking_uri)
+    experiment = client.get_experiment_by_name(platform.settings.experiment_name)
+    runs = [] if experiment is None else client.search_runs([experiment.experiment_id])
+    assert runs == [] and registry_state(platform)[0] == []
+    # The positive control: with room for it, the same batch trains.
+    monkeypatch.setenv("MLOPS_MEMORY_LIMIT", str(rss_bytes() + 2 * 1024**3))
+    assert training_pipeline(1).model_version == "1"
