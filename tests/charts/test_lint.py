@@ -23,9 +23,10 @@ def test_should_lint_strictly_clean_with_each_ci_and_deployed_values_set(helm: s
     assert "0 chart(s) failed" in result.stdout
 
 
-def test_should_ship_the_five_ci_values_sets() -> None:
+def test_should_ship_the_six_ci_values_sets() -> None:
     assert CI_VALUES == [
         "api-peers-values.yaml",
+        "dask-values.yaml",
         "default-values.yaml",
         "external-db-values.yaml",
         "external-s3-values.yaml",

@@ -81,6 +81,11 @@ GUARD_FAILURES = {
         "mlops",
         "flowRuns.extraSettings.MLOPS_API_TOKEN looks like a credential",
     ),
+    "a Dask cluster no flow run uses": (
+        {"dask.enabled": "true", "worker.enabled": "false"},
+        "mlops",
+        "dask.enabled is true and worker.enabled is false",
+    ),
     "setting the chart sets": (
         {"flowRuns.extraSettings.MLOPS_SCORING_MODEL_NAME": "other-model"},
         "mlops",

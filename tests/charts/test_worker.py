@@ -84,7 +84,7 @@ def test_should_place_the_flow_run_pods_like_every_other_pod_of_the_release(helm
 
 def test_should_check_the_pools_placement_variables_with_the_schema_of_the_charts_values() -> None:
     # The pool template is a file of its own (Prefect reads it), so it carries a copy of these schemas.
-    values_schema = json.loads((CHART / "values.schema.json").read_text())["properties"]
+    values_schema = json.loads((CHART / "values.schema.json").read_text())["definitions"]
     variables = json.loads(WORK_POOL_TEMPLATE.read_text())["variables"]["properties"]
     for variable, value in (("node_selector", "nodeSelector"), ("tolerations", "tolerations")):
         schema = {

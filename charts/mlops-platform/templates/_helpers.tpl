@@ -36,7 +36,7 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Each service's port, in one place: containers, Services, NetworkPolicies, URLs, NOTES. */}}
 {{- define "mlops-platform.port" -}}
-{{- get (dict "prefect" 4200 "mlflow" 5000 "minio" 9000 "minioConsole" 9001 "postgres" 5432 "workerHealth" 8080) . -}}
+{{- get (dict "prefect" 4200 "mlflow" 5000 "minio" 9000 "minioConsole" 9001 "postgres" 5432 "workerHealth" 8080 "daskScheduler" 8786 "daskWorker" 8788 "daskNanny" 8789) . -}}
 {{- end -}}
 
 {{/* The non-root user of the project's images (flow-runner, mlflow, minio): their Dockerfiles' USER. */}}
@@ -76,6 +76,28 @@ nodeSelector:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* The Dask scheduler's address, as train Jobs and the workers dial it. */}}
+{{- define "mlops-platform.dask.address" -}}
+{{- printf "tcp://%s:%s" (include "mlops-platform.names.component" (dict "ctx" . "component" "dask-scheduler")) (include "mlops-platform.port" "daskScheduler") -}}
+{{- end -}}
+
+{{/* What the Dask pods share: pull secrets, and dask.nodeSelector / dask.tolerations where set, else the
+chart-wide ones (the cluster may live on nodes of its own). */}}
+{{- define "mlops-platform.dask.pods" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with (.Values.dask.nodeSelector | default .Values.nodeSelector) }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with (.Values.dask.tolerations | default .Values.tolerations) }}
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
@@ -183,6 +205,11 @@ MLOPS_ENVIRONMENT: {{ . | quote }}
 {{- end }}
 MLOPS_SCORING_MODEL_NAME: {{ .Values.scoring.model.name | quote }}
 MLOPS_SCORING_MODEL_VERSION: {{ .Values.scoring.model.version | quote }}
+{{- if .Values.dask.enabled }}
+MLOPS_TRAIN_ENGINE: "dask"
+MLOPS_DASK_ADDRESS: {{ include "mlops-platform.dask.address" . | quote }}
+MLOPS_DASK_WORKERS: {{ .Values.dask.workers | quote }}
+{{- end }}
 {{- end -}}
 
 {{/* S3 endpoint: in-release MinIO or externalS3.endpoint. */}}

@@ -25,6 +25,9 @@
 {{- fail "backup.enabled is true and this release runs neither the Prefect server nor MLflow: nothing to back up, set backup.enabled=false" -}}
 {{- end -}}
 {{- end -}}
+{{- if and $v.dask.enabled (not $v.worker.enabled) -}}
+{{- fail "dask.enabled is true and worker.enabled is false: no flow run of this release would train on the Dask cluster; set worker.enabled=true (or dask.enabled=false)" -}}
+{{- end -}}
 {{- if and $v.worker.enabled (not $v.prefectServer.enabled) (not $v.worker.apiUrl) -}}
 {{- fail "worker.enabled is true and prefectServer.enabled is false: set worker.apiUrl to the Prefect API URL" -}}
 {{- end -}}
