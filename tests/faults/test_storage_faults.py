@@ -107,7 +107,7 @@ def test_pull_survives_minio_restart_within_retry_window(
     platform: Platform, services: LocalServices, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dataset = prepared_batch_1(platform)
-    attempts = count_attempts(monkeypatch, data.fetch_frame)
+    attempts = count_attempts(monkeypatch, data.pull_file)
     fault, outage = stop_minio_at_first(monkeypatch, services, "_get_file", back_after=LONG_OUTAGE)
 
     trained = train(dataset, 1)
@@ -127,7 +127,7 @@ def test_pull_fails_cleanly_when_minio_stays_down(
     platform: Platform, services: LocalServices, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dataset = prepared_batch_1(platform)
-    attempts = count_attempts(monkeypatch, data.fetch_frame)
+    attempts = count_attempts(monkeypatch, data.pull_file)
     fault, outage = stop_minio_at_first(monkeypatch, services, "_get_file", back_after=None)
 
     with pytest.raises(Exception, match=rf"dvc pull of md5 {dataset.file.md5} from s3://.* failed"):
