@@ -154,6 +154,14 @@ format: venv ## apply ruff's fixes and formatting
 bench: venv tools ## benchmarks as ratios against same-run baselines -> bench/results/ (BENCH_5M=1 adds 5M rows)
 	$(RUN) python -m bench
 
+.PHONY: bench-gpu
+bench-gpu: ## on a machine with an NVIDIA GPU: 2M rows with device=cuda and CPU hist, s/round and AUC difference
+	$(UV) run --project images/flow-runner-gpu --frozen python -m bench.gpu
+
+.PHONY: lock-gpu
+lock-gpu: venv ## re-lock the GPU image's dependencies (images/flow-runner-gpu) at uv.lock's versions
+	$(RUN) python hack/lock_gpu.py
+
 SERVICES_ENV := $(STATE)/services/env.sh
 WITH_SERVICES = set -a && source $(SERVICES_ENV) && set +a &&
 BATCH ?= 1

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from unittest.mock import patch
 
-from devenv import REPO, postgres
+from devenv import REPO, chart_image, postgres
 from devenv.processes import reap, unprivileged_env, wait_http
 from flows.logic.registry_access import ROLES, Role, server_config, username
 from flows.logic.storage_access import GRANTS, Bucket, access_key
@@ -199,6 +199,7 @@ class LocalServices:
             **self.mlflow_admin(),
             "MLOPS_WORK_POOL": WORK_POOL,
             "MLOPS_PROJECT_DIR": str(REPO),
+            "MLOPS_GPU_IMAGE": chart_image("flowRunnerGpu"),  # train-gpu's; a process pool runs no image
         }
 
     def write_env_file(self) -> Path:

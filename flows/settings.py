@@ -111,6 +111,12 @@ class Settings(BaseSettings):
         description="Bytes the local train engine may use, for its preflight. 0: this process's cgroup "
         "limit (a Job's memory limit), else none.",
     )
+    train_deployment: str = Field(
+        default="train",
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        description="The deployment of the train flow that the pipeline runs on the pool: `train`, or "
+        "`train-gpu` (one NVIDIA GPU on a GPU node), or one of your own.",
+    )
     stage_runner: Literal["auto", "inline", "deployments"] = Field(
         default="auto",
         description="How the pipeline launches its stages: `inline` (subflows in its own process), "

@@ -9,6 +9,7 @@ IMAGE_TAG     ?= 0.1.0
 PYTHON_IMAGE  ?= python:3.11.14-slim-bookworm
 GOLANG_IMAGE  ?= golang:1.26-bookworm
 FLOW_RUNNER_IMAGE := mlops-platform/flow-runner:$(IMAGE_TAG)
+FLOW_RUNNER_GPU_IMAGE := mlops-platform/flow-runner-gpu:$(IMAGE_TAG)
 MLFLOW_IMAGE      := mlops-platform/mlflow:$(IMAGE_TAG)
 MINIO_IMAGE       := mlops-platform/minio:$(MINIO_VERSION)
 KIND := $(shell command -v kind 2>/dev/null || echo $(BIN)/kind)
@@ -30,11 +31,18 @@ images: ## build the flow-runner, mlflow and minio images and load them into kin
 	  --build-arg MINIO_VERSION=$(MINIO_VERSION) -t $(MINIO_IMAGE) images/minio
 	$(KIND) load docker-image --name $(KIND_CLUSTER) $(FLOW_RUNNER_IMAGE) $(MLFLOW_IMAGE) $(MINIO_IMAGE)
 
+.PHONY: image-gpu
+image-gpu: ## build the GPU flow-runner image (the train-gpu deployment's) and load it into kind
+	docker build -f images/flow-runner-gpu/Dockerfile --build-arg PYTHON_IMAGE=$(PYTHON_IMAGE) \
+	  -t $(FLOW_RUNNER_GPU_IMAGE) .
+	$(KIND) load docker-image --name $(KIND_CLUSTER) $(FLOW_RUNNER_GPU_IMAGE)
+
 .PHONY: deploy
 deploy: tools ## helm upgrade --install the platform into the cluster and wait for it
 	helm upgrade --install $(RELEASE) charts/mlops-platform --namespace $(NAMESPACE) --create-namespace \
 	  --wait --timeout 10m \
-	  --set images.flowRunner.tag=$(IMAGE_TAG) --set images.mlflow.tag=$(IMAGE_TAG)
+	  --set images.flowRunner.tag=$(IMAGE_TAG) --set images.flowRunnerGpu.tag=$(IMAGE_TAG) \
+	  --set images.mlflow.tag=$(IMAGE_TAG)
 	@mkdir -p $(STATE) && echo cluster > $(STATE)/target
 
 .PHONY: deploy-flows-cluster

@@ -20,7 +20,7 @@ from flows.adapters.objectstore import open_fs, read_json, write_json
 from flows.contracts import DefinitionRef
 from flows.progress import report_stage
 from flows.settings import Settings, get_settings
-from flows.stages.registry import ResultT, Stage
+from flows.stages.registry import TRAIN, ResultT, Stage
 
 
 class StageFailed(RuntimeError):
@@ -76,7 +76,7 @@ def _deployed(stage: Stage[ResultT], settings: Settings, sets: list[dict[str, An
     """Each parameter set as a flow run of the stage's deployment, in parallel; their published results."""
     runs: list[FlowRun] = [
         run_deployment(  # type: ignore[misc]  # sync call of a sync/async API
-            stage.deployment, parameters=_jsonable(parameters), timeout=0, as_subflow=True
+            deployment_name(stage, settings), parameters=_jsonable(parameters), timeout=0, as_subflow=True
         )
         for parameters in sets
     ]
@@ -88,6 +88,13 @@ def _deployed(stage: Stage[ResultT], settings: Settings, sets: list[dict[str, An
             raise StageFailed(f"stage '{stage.name}' (flow run {run.name}) failed: {message}")
     fs, root = open_fs(settings.stage_results_url, settings)
     return [stage.result.model_validate(read_json(fs, f"{root}/{run.id}.json")) for run in finished]
+
+
+def deployment_name(stage: Stage[Any], settings: Settings) -> str:
+    """The deployment a stage runs as: `<name>/<name>`, but train's is the one the settings choose."""
+    if stage.name == TRAIN.name:
+        return f"{TRAIN.name}/{settings.train_deployment}"
+    return stage.deployment
 
 
 def _wait_for_all(runs: list[FlowRun], poll_seconds: float = 1.0) -> list[FlowRun]:

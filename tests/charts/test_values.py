@@ -23,6 +23,8 @@ SCHEMA_REJECTIONS = {
         "/mlflow/resources/requests/memory",
     ),
     "unknown stage runner": ({"flowRuns.stageRunner": "sometimes"}, "/flowRuns/stageRunner"),
+    "train deployment not a name": ({"flowRuns.trainDeployment": "train/gpu"}, "/flowRuns/trainDeployment"),
+    "gpu image latest": ({"images.flowRunnerGpu.tag": "latest"}, "/images/flowRunnerGpu/tag"),
     "negative replicas": ({"prefectServer.replicas": "-1"}, "/prefectServer/replicas"),
     "ui api url without /api": (
         {"prefectServer.uiApiUrl": "http://localhost:4200"},

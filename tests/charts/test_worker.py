@@ -7,10 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
+from prefect.utilities.templating import PlaceholderType, find_placeholders
 
 from flows.logic.storage_access import BACKUP_GRANTS, GRANTS
 from flows.storage_setup import secret_variable
-from tests.charts.chart import CHART, WORK_POOL_TEMPLATE, Json, Rendered, chart_ports, pod_spec, render
+from tests.charts.chart import CHART, ROOT, WORK_POOL_TEMPLATE, Json, Rendered, chart_ports, pod_spec, render
 
 IDENTITY_SECRETS = {
     "flow-runs": "mlops-s3-credentials",
@@ -180,8 +182,10 @@ def test_should_create_the_settings_config_map_and_s3_secret_the_pool_template_n
         "MLOPS_S3_ENDPOINT_URL": "http://mlops-platform-minio:9000",
         "MLOPS_MLFLOW_TRACKING_URI": "http://mlops-platform-mlflow:5000",
         "MLOPS_STAGE_RUNNER": "deployments",
+        "MLOPS_TRAIN_DEPLOYMENT": "train",
         "MLOPS_WORK_POOL": "mlops-kubernetes",
         "MLOPS_PROJECT_DIR": "/app",
+        "MLOPS_GPU_IMAGE": "mlops-platform/flow-runner-gpu:0.1.0",
         "MLOPS_SCORING_MODEL_NAME": "loan-default-xgb",
         "MLOPS_SCORING_MODEL_VERSION": "",
     }
@@ -209,6 +213,33 @@ def test_should_hand_flow_runs_the_pinned_model_and_environment(helm: str, tmp_p
         default["spec"]["template"]["metadata"]["annotations"][annotation]
         != rolled["spec"]["template"]["metadata"]["annotations"][annotation]
     )
+
+
+def test_should_give_the_worker_every_variable_prefect_yaml_reads_when_deploying(
+    default_chart: Rendered, helm: str
+) -> None:
+    """`make deploy-flows` runs `prefect deploy` in the worker: it has every `{{ $VAR }}` of prefect.yaml."""
+    placeholders = {
+        p.name.lstrip("$")
+        for p in find_placeholders(yaml.safe_load((ROOT / "prefect.yaml").read_text()))
+        if p.type is PlaceholderType.ENV_VAR
+    }
+    assert {"MLOPS_WORK_POOL", "MLOPS_GPU_IMAGE"} <= placeholders
+    settings = default_chart.get("ConfigMap", TEMPLATE_DEFAULTS["settings_config_map"])["data"]
+    assert placeholders <= set(settings)
+
+
+def test_should_let_the_values_choose_the_gpu_train_deployment_and_its_image(helm: str) -> None:
+    gpu = render(
+        helm,
+        set_values={
+            "flowRuns.trainDeployment": "train-gpu",
+            "images.flowRunnerGpu.repository": "registry.example.com/ml/gpu-runner",
+        },
+    )
+    settings = gpu.get("ConfigMap", TEMPLATE_DEFAULTS["settings_config_map"])["data"]
+    assert settings["MLOPS_TRAIN_DEPLOYMENT"] == "train-gpu"  # the pipeline runs train/train-gpu
+    assert settings["MLOPS_GPU_IMAGE"] == "registry.example.com/ml/gpu-runner:0.1.0"
 
 
 def test_should_run_the_worker_and_its_jobs_in_the_release_namespace(helm: str) -> None:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import os
 import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import kubernetes_validate
 import pytest
@@ -30,9 +32,10 @@ from prefect.settings import (
     temporary_settings,
 )
 from prefect.utilities.schema_tools.validation import ValidationError, is_valid_schema, validate
-from prefect.utilities.templating import find_placeholders
+from prefect.utilities.templating import apply_values, find_placeholders
 from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration
 
+from devenv import chart_image
 from flows.zombie_runs import HEARTBEAT_SECONDS, ZOMBIE_AFTER
 from tests.charts.chart import APP_UID
 
@@ -73,13 +76,30 @@ def load_template() -> Json:
     return template
 
 
+# The environment `prefect deploy` reads prefect.yaml's `{{ $VAR }}` placeholders from: the cluster worker's
+# (the chart's settings ConfigMap), as `make deploy-flows` runs it there.
+DEPLOY_ENV = {
+    "MLOPS_WORK_POOL": POOL_NAME,
+    "MLOPS_PROJECT_DIR": "/app",
+    "MLOPS_GPU_IMAGE": chart_image("flowRunnerGpu"),
+}
+
+
 def load_deployments() -> dict[str, Json]:
-    document = yaml.safe_load(PREFECT_YAML_PATH.read_text())
+    # As `prefect deploy` resolves them (prefect.cli.deploy: `{{ $VAR }}` from os.environ), in the cluster
+    # worker's environment.
+    with patch.dict(os.environ, DEPLOY_ENV):
+        document = apply_values(yaml.safe_load(PREFECT_YAML_PATH.read_text()), {}, remove_notset=False)
+    assert isinstance(document, dict)
     return {deployment["name"]: deployment for deployment in document["deployments"]}
 
 
 DEPLOYMENTS = load_deployments()
 DEPLOYMENT_NAMES = list(DEPLOYMENTS)
+# The deployments that train on a GPU node: their Job variables name their own image and placement.
+GPU_DEPLOYMENTS = [name for name in DEPLOYMENT_NAMES if name.endswith("-gpu")]
+CPU_DEPLOYMENTS = [name for name in DEPLOYMENT_NAMES if name not in GPU_DEPLOYMENTS]
+GPU_RESOURCE = "nvidia.com/gpu"
 TEMPLATE_DEFAULTS = {
     name: spec.get("default") for name, spec in load_template()["variables"]["properties"].items()
 }
@@ -265,7 +285,7 @@ def test_every_stage_job_is_valid_against_kubernetes_1_37(deployment: str) -> No
     assert_valid_for_kubernetes(stage_job(deployment), "1.37")
 
 
-@pytest.mark.parametrize("deployment", DEPLOYMENT_NAMES)
+@pytest.mark.parametrize("deployment", CPU_DEPLOYMENTS)
 def test_every_stage_job_runs_the_template_default_image(deployment: str) -> None:
     job = stage_job(deployment)
     assert job.container["name"] == "prefect-job"
@@ -273,7 +293,7 @@ def test_every_stage_job_runs_the_template_default_image(deployment: str) -> Non
     assert job.container["imagePullPolicy"] == "IfNotPresent"
 
 
-@pytest.mark.parametrize("deployment", DEPLOYMENT_NAMES)
+@pytest.mark.parametrize("deployment", CPU_DEPLOYMENTS)
 def test_every_stage_pod_may_run_on_any_untainted_node_by_default(deployment: str) -> None:
     assert stage_job(deployment).pod_spec["nodeSelector"] == {}
     assert stage_job(deployment).pod_spec["tolerations"] == []
@@ -329,8 +349,60 @@ def test_train_job_gets_more_cpu_and_memory_than_every_other_stage() -> None:
         return {(kind, name): quantity(container_resources[kind][name]) for kind, name in RESOURCE_VARIABLES}
 
     train = resources("train")
-    for other in (name for name in DEPLOYMENT_NAMES if name != "train"):
+    for other in (name for name in CPU_DEPLOYMENTS if name != "train"):
         assert all(train[key] > value for key, value in resources(other).items()), other
+    for gpu in GPU_DEPLOYMENTS:  # the GPU does the boosting; the data still passes through the CPU
+        assert resources(gpu) == train, gpu
+
+
+# --- GPU training ----------------------------------------------------------------------------------------
+
+
+def test_there_is_a_gpu_train_deployment_of_the_train_flow() -> None:
+    assert GPU_DEPLOYMENTS == ["train-gpu"]
+    assert DEPLOYMENTS["train-gpu"]["entrypoint"] == DEPLOYMENTS["train"]["entrypoint"]
+
+
+@pytest.mark.parametrize("deployment", GPU_DEPLOYMENTS)
+def test_the_gpu_train_job_asks_for_one_gpu_and_trains_with_cuda_in_the_gpu_image(deployment: str) -> None:
+    job = stage_job(deployment)
+    assert job.container["resources"]["limits"][GPU_RESOURCE] == 1
+    assert GPU_RESOURCE not in job.container["resources"]["requests"]  # Kubernetes sets it to the limit
+    env = job.env()
+    assert env["MLOPS_DEVICE"] == {"name": "MLOPS_DEVICE", "value": "cuda"}
+    # The GPU is the Job's own: the settings ConfigMap's MLOPS_TRAIN_ENGINE=dask (dask.enabled) is overridden.
+    assert env["MLOPS_TRAIN_ENGINE"] == {"name": "MLOPS_TRAIN_ENGINE", "value": "local"}
+    # The chart's images.flowRunnerGpu (the CUDA xgboost wheel), of the CPU image's release.
+    cpu_image = str(TEMPLATE_DEFAULTS["image"])
+    assert job.container["image"] == chart_image("flowRunnerGpu")
+    assert job.container["image"] == cpu_image.replace("/flow-runner:", "/flow-runner-gpu:")
+
+
+@pytest.mark.parametrize("deployment", GPU_DEPLOYMENTS)
+def test_the_gpu_train_pod_runs_only_on_a_gpu_node_and_tolerates_its_taint(deployment: str) -> None:
+    job = stage_job(deployment)
+    assert job.pod_spec["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert job.pod_spec["tolerations"] == [
+        {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
+    ]
+
+
+@pytest.mark.parametrize("deployment", CPU_DEPLOYMENTS)
+def test_every_other_stage_job_asks_for_no_gpu(deployment: str) -> None:
+    assert stage_job(deployment).container["resources"]["limits"][GPU_RESOURCE] == 0
+
+
+def test_a_gpu_limit_job_variable_asks_for_that_many_gpus() -> None:
+    validate_job_variables({"gpu_limit": 2})
+    job = build_stage_job("train", {"gpu_limit": 2})
+    assert job.container["resources"]["limits"][GPU_RESOURCE] == 2
+    assert_valid_for_kubernetes(job, "1.36")
+
+
+@pytest.mark.parametrize("gpus", [-1, "1", 0.5])
+def test_pool_schema_rejects_a_gpu_limit_that_is_not_a_whole_number_of_gpus(gpus: object) -> None:
+    with pytest.raises(ValidationError, match="gpu_limit"):
+        validate_job_variables({"gpu_limit": gpus})
 
 
 @pytest.mark.parametrize("deployment", DEPLOYMENT_NAMES)

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from devenv import chart_image
 from devenv.services import LocalServices, pool_is_ready
 from tests.e2e.clients import Kubectl
 from tests.e2e.cluster import ROOT, ControlPlane, kubeconfig
@@ -94,6 +95,7 @@ def deploy_all(services: LocalServices, pool: str, home: Path, log: Path) -> Non
         "PREFECT_HOME": str(home),
         "MLOPS_WORK_POOL": pool,
         "MLOPS_PROJECT_DIR": str(ROOT),
+        "MLOPS_GPU_IMAGE": chart_image("flowRunnerGpu"),
     }
     with log.open("w") as out:
         result = subprocess.run(

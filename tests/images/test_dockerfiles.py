@@ -17,7 +17,10 @@ from tests.charts.chart import APP_UID, CHART, makefile_value
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = sorted((ROOT / "images").glob("*/Dockerfile"))
 VALUES = ROOT / "charts" / "mlops-platform" / "values.yaml"
-PYTHON_DOCKERFILES = [ROOT / "images" / name / "Dockerfile" for name in ("flow-runner", "mlflow")]
+PYTHON_DOCKERFILES = [
+    ROOT / "images" / name / "Dockerfile" for name in ("flow-runner", "flow-runner-gpu", "mlflow")
+]
+GPU = ROOT / "images" / "flow-runner-gpu"
 
 
 def hadolint() -> str:
@@ -27,7 +30,13 @@ def hadolint() -> str:
 
 
 def test_should_have_both_images() -> None:
-    assert [p.parent.name for p in DOCKERFILES] == ["flow-runner", "minio", "mlflow", "postgres"]
+    assert [p.parent.name for p in DOCKERFILES] == [
+        "flow-runner",
+        "flow-runner-gpu",
+        "minio",
+        "mlflow",
+        "postgres",
+    ]
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
@@ -93,3 +102,39 @@ def test_should_send_only_what_the_images_need_to_the_build() -> None:
     lines = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and line[0] != "#"]
     assert lines[0] == "*"
     assert {"!pyproject.toml", "!uv.lock", "!flows/", "!datasets/", "!prefect.yaml"} <= set(lines)
+
+
+def test_should_lock_the_gpu_image_with_the_cuda_wheel_at_the_cpu_locks_version_and_nothing_else_apart() -> (
+    None
+):
+    """The GPU lock is the project's dependency set with `xgboost` for `xgboost-cpu` (both are `import
+    xgboost`): the same version, and every other package as uv.lock pins it."""
+
+    def pins(lock_dir: Path) -> dict[str, str]:
+        export = subprocess.run(
+            [
+                "uv",
+                "export",
+                "--frozen",
+                "--no-default-groups",
+                "--no-hashes",
+                "--no-emit-project",
+                "--no-header",
+            ],
+            cwd=lock_dir,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        found: dict[str, str] = {}
+        for line in export.splitlines():
+            if "==" in line and "sys_platform == 'never'" not in line and not line.startswith(" "):
+                name, _, rest = line.partition("==")
+                found.setdefault(name.strip(), rest.split(";")[0].strip())
+        return found
+
+    cpu, gpu = pins(ROOT), pins(GPU)
+    assert "xgboost-cpu" not in gpu and gpu["xgboost"] == cpu["xgboost-cpu"]
+    assert {k: v for k, v in gpu.items() if k != "xgboost" and not k.startswith("nvidia-")} == {
+        k: v for k, v in cpu.items() if k not in ("xgboost-cpu", "mlops-platform")
+    }

@@ -12,12 +12,16 @@ import pytest
 import yaml
 from prefect import Flow
 
-from flows.stages.registry import STAGES, Stage
+from flows.settings import Settings
+from flows.stages.registry import STAGES, TRAIN, Stage
+from flows.stages.runner import deployment_name
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOYMENTS = {d["name"]: d for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]}
 # The deployments that are not stages of the training pipeline.
 NOT_STAGES = {"ml-pipeline", "score"}
+# Other deployments of a stage's flow, that the pipeline runs instead when the settings say so.
+VARIANTS = {"train-gpu": TRAIN}
 
 
 @pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.name)
@@ -36,7 +40,21 @@ def test_each_stage_flow_has_its_name_and_returns_its_result_type(stage: Stage[A
 
 
 def test_every_stage_deployment_is_in_the_registry() -> None:
-    assert set(DEPLOYMENTS) - NOT_STAGES == {s.name for s in STAGES}
+    assert set(DEPLOYMENTS) - NOT_STAGES - set(VARIANTS) == {s.name for s in STAGES}
+
+
+@pytest.mark.parametrize(("variant", "stage"), VARIANTS.items())
+def test_a_variant_deployment_runs_its_stages_flow_and_the_pipeline_runs_it_when_chosen(
+    variant: str, stage: Stage[Any]
+) -> None:
+    assert DEPLOYMENTS[variant]["entrypoint"] == stage.entrypoint
+    chosen = Settings(train_deployment=variant)
+    assert deployment_name(stage, chosen) == f"{stage.name}/{variant}"
+    assert deployment_name(stage, Settings()) == stage.deployment
+    # Only the train stage has variants: the others run as `<name>/<name>` whatever the setting.
+    assert {deployment_name(s, chosen) for s in STAGES if s is not stage} == {
+        s.deployment for s in STAGES if s is not stage
+    }
 
 
 HEAVY = ("mlflow", "xgboost", "sklearn", "matplotlib", "dvc")

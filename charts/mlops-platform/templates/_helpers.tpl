@@ -198,8 +198,10 @@ MLOPS_DATA_URL: {{ .Values.flowRuns.dataUrl | quote }}
 MLOPS_S3_ENDPOINT_URL: {{ include "mlops-platform.s3.endpoint" . | quote }}
 MLOPS_MLFLOW_TRACKING_URI: {{ include "mlops-platform.mlflow.trackingUri" . | quote }}
 MLOPS_STAGE_RUNNER: {{ .Values.flowRuns.stageRunner | quote }}
+MLOPS_TRAIN_DEPLOYMENT: {{ .Values.flowRuns.trainDeployment | quote }}
 MLOPS_WORK_POOL: {{ .Values.worker.pool | quote }}
 MLOPS_PROJECT_DIR: {{ .Values.flowRuns.projectDir | quote }}
+MLOPS_GPU_IMAGE: {{ include "mlops-platform.images.ref" .Values.images.flowRunnerGpu | quote }}
 {{- with .Values.flowRuns.environment }}
 MLOPS_ENVIRONMENT: {{ . | quote }}
 {{- end }}
