@@ -155,6 +155,8 @@ def _fit_on_cluster(
     settings: Settings,
 ) -> tuple[TrainedModel, pd.DataFrame]:
     """The dask engine: the workers read the dataset's row groups from the DVC remote by its md5."""
+    workers = dask_engine.worker_count(cluster)
+    get_run_logger().info("dask cluster %s: %d workers", settings.dask_address, workers)
     url = dask_engine.verify_object(dataset.file, settings)
     parts = dask_engine.load_dataset(cluster, url, settings)
     trained = dask_engine.fit_on_cluster(cluster, parts, declared, params, function)

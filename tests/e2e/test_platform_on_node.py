@@ -10,6 +10,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import secrets
 import subprocess
 import time
@@ -816,6 +817,23 @@ def offsite(platform: list[Json], kubectl: Kubectl) -> None:
         s3_at(port, credentials).create_bucket(Bucket=OFFSITE_BUCKET)
 
 
+def lose_the_release(
+    platform: list[Json], node: Node, helm: Helm, kubectl: Kubectl, volumes_dir: str
+) -> None:
+    """The release uninstalled and its claims and volumes deleted; new empty volumes ready for the next
+    install. Its kept Secrets (the generated credentials) stay."""
+    helm("uninstall", RELEASE, f"--namespace={NAMESPACE}", "--wait", timeout=600)
+    kubectl("delete", "pvc", "--all", f"--namespace={NAMESPACE}", "--timeout=100s")
+    claimed = [
+        volume["metadata"]["name"]
+        for volume in kubectl.get("pv")["items"]
+        if volume["spec"].get("claimRef", {}).get("namespace") == NAMESPACE
+    ]
+    kubectl("delete", "pv", *claimed, "--timeout=100s")
+    volumes = persistent_volumes(platform, node.directory / volumes_dir)
+    kubectl("apply", "--filename=-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": volumes}))
+
+
 def job_from_cronjob(kubectl: Kubectl, cronjob: str, name: str, timeout: int = 600) -> str:
     """`kubectl create job --from=cronjob/...` (README, "Backups and restore"), waited for; its log."""
     kubectl("create", "job", f"--from=cronjob/{RELEASE}-{cronjob}", name, f"--namespace={NAMESPACE}")
@@ -853,16 +871,7 @@ def test_should_bring_back_the_champion_its_lineage_artifacts_and_data_from_a_ba
     before = kept(kubectl)
 
     # The release and its volumes are gone; its kept Secrets stay (the backup holds no credential).
-    helm("uninstall", RELEASE, f"--namespace={NAMESPACE}", "--wait", timeout=600)
-    kubectl("delete", "pvc", "--all", f"--namespace={NAMESPACE}", "--timeout=100s")
-    claimed = [
-        volume["metadata"]["name"]
-        for volume in kubectl.get("pv")["items"]
-        if volume["spec"].get("claimRef", {}).get("namespace") == NAMESPACE
-    ]
-    kubectl("delete", "pv", *claimed, "--timeout=100s")
-    volumes = persistent_volumes(platform, node.directory / "volumes-after-the-loss")
-    kubectl("apply", "--filename=-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": volumes}))
+    lose_the_release(platform, node, helm, kubectl, "volumes-after-the-loss")
     reinstalled = time.monotonic()
     values = [*SET, *RESIZED, *BACKUP_TO_OFFSITE]
     install(helm, *values)
@@ -917,3 +926,56 @@ def test_should_bring_back_the_champion_its_lineage_artifacts_and_data_from_a_ba
     version = mlflow_get(kubectl, "model-versions/get?name=loan-default-xgb&version=2")["model_version"]
     tags = {tag["key"]: tag["value"] for tag in version.get("tags", [])}
     assert tags["lineage.batch_number"] == "2" and tags["gate.decision"] in ("promote", "keep"), tags
+
+
+# --- the dask engine: a new install with the chart's Dask cluster trains batch 1 through it ---------------
+
+# Two workers beside the platform on the node's 2 CPUs: the scheduler and the workers ask for little and
+# may use a CPU each (their limits), the train Job's own CPU stays free.
+DASK = [
+    "--set=dask.enabled=true",
+    "--set=dask.workers=2",
+    "--set=dask.scheduler.resources.requests.cpu=50m",
+    "--set=dask.worker.resources.requests.cpu=50m",
+]
+
+
+def test_should_train_batch_1_through_the_charts_dask_cluster_and_make_it_the_champion(
+    platform: list[Json], node: Node, helm: Helm, kubectl: Kubectl
+) -> None:
+    lose_the_release(platform, node, helm, kubectl, "volumes-for-dask")
+    started = time.monotonic()
+    install(helm, *SET, *DASK)
+    TIMINGS["install with dask"] = time.monotonic() - started
+    pods = kubectl.get("pods", f"--namespace={NAMESPACE}", "--selector=app.kubernetes.io/component")["items"]
+    running = [
+        pod["metadata"]["labels"]["app.kubernetes.io/component"]
+        for pod in pods
+        if pod["status"]["phase"] == "Running"
+    ]
+    assert running.count("dask-scheduler") == 1 and running.count("dask-worker") == 2, running
+
+    in_worker(kubectl, "mlops", "generate", "--batches", "1", "--if-missing")
+    deploy_flows_cluster(kubectl)
+    trained = time.monotonic()
+    in_worker(
+        kubectl, "prefect", "deployment", "run", PIPELINE, "--param=batch_number=1", "--watch", timeout=1800
+    )
+    TIMINGS["pipeline batch 1 on dask"] = time.monotonic() - trained
+
+    # The train Job's log shows the cluster: the workers it waited for and the partitions they trained on.
+    jobs = kubectl.get("jobs", f"--namespace={NAMESPACE}", "--selector=prefect.io/flow-run-id")["items"]
+    logs = {
+        job["metadata"]["name"]: kubectl("logs", f"job/{job['metadata']['name']}", f"--namespace={NAMESPACE}")
+        for job in jobs
+    }
+    [train_log] = [log for log in logs.values() if "Beginning flow run" in log and "for flow 'train'" in log]
+    assert f"dask cluster tcp://{RELEASE}-dask-scheduler:8786: 2 workers" in train_log, train_log[-3000:]
+    partitions = re.search(r"trained on (\d+) partitions", train_log)
+    assert partitions is not None and int(partitions[1]) >= 2, train_log[-3000:]
+    champion = mlflow_get(kubectl, "registered-models/alias?name=loan-default-xgb&alias=champion")
+    version = champion["model_version"]
+    tags = {tag["key"]: tag["value"] for tag in version["tags"]}
+    assert version["version"] == "1"
+    assert tags["lineage.train_engine"] == "dask" and tags["lineage.train_workers"] == "2", tags
+    assert tags["gate.decision"] == "promote", tags
