@@ -20,10 +20,12 @@ import pandas as pd
 import flows
 from flows.adapters.cpu import cpu_budget
 from flows.adapters.objectstore import open_fs
+from flows.adapters.parquet import read_parquet_head
 from flows.contracts import FileVersion
 from flows.feature_code import DATASET_MODULE_PREFIX, DerivedFeatures
 from flows.logic.definition import DatasetDefinition
 from flows.logic.features import SPLIT_COLUMN
+from flows.logic.preflight import SAMPLE_ROWS, cluster_refusal, sampled_fit_memory
 from flows.logic.training import TrainedModel, model_inputs, trained_model
 from flows.settings import Settings
 
@@ -88,6 +90,29 @@ def _without_model_code_on_path() -> Iterator[None]:
 
 def worker_count(client: Client) -> int:
     return len(client.scheduler_info(n_workers=-1)["workers"])
+
+
+def worker_memory_limits(client: Client) -> list[int]:
+    """Each worker's memory limit in bytes (0: none), as the scheduler knows it (a worker's own cgroup's
+    by default)."""
+    return [int(w.get("memory_limit") or 0) for w in client.scheduler_info(n_workers=-1)["workers"].values()]
+
+
+def cluster_memory_refusal(
+    client: Client,
+    url: str,
+    rows: int,
+    definition: DatasetDefinition,
+    function: DerivedFeatures | None,
+    settings: Settings,
+) -> str | None:
+    """Why the workers cannot hold the fit of this dataset (what to do instead), or None: its first rows
+    read from the remote measure its bytes a row, as the local engine's preflight does."""
+    fs, path = open_fs(url, settings)
+    with fs.open(path, "rb") as handle:
+        sample = read_parquet_head(handle, SAMPLE_ROWS)
+    needed, per_row = sampled_fit_memory(sample, rows, definition, function)
+    return cluster_refusal(needed, worker_memory_limits(client), rows, per_row)
 
 
 def object_url(version: FileVersion, settings: Settings) -> str:

@@ -8,7 +8,7 @@ time, and reading frees each Arrow column as soon as pandas has it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pandas as pd
 import pyarrow as pa
@@ -39,7 +39,7 @@ def read_parquet(path: Path, filters: list[tuple[str, str, Any]] | None = None) 
     return table.to_pandas(self_destruct=True, split_blocks=True)
 
 
-def read_parquet_head(path: Path, rows: int) -> pd.DataFrame:
+def read_parquet_head(path: Path | BinaryIO, rows: int) -> pd.DataFrame:
     """The file's first `rows` rows (fewer when it holds fewer), reading no more row groups than those."""
     file = pq.ParquetFile(path)
     batch = next(file.iter_batches(batch_size=rows), None)

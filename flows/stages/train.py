@@ -27,6 +27,7 @@ from flows.contracts import DatasetVersion, DefinitionRef, TrainResult
 from flows.feature_code import DerivedFeatures, derive, derived_function
 from flows.logic.definition import DatasetDefinition
 from flows.logic.lineage import lineage_tags
+from flows.logic.preflight import MemoryPreflightError
 from flows.logic.tag_names import (
     LINEAGE_DEVICE_TAG,
     LINEAGE_ENGINE_TAG,
@@ -158,6 +159,9 @@ def _fit_on_cluster(
     workers = dask_engine.worker_count(cluster)
     get_run_logger().info("dask cluster %s: %d workers", settings.dask_address, workers)
     url = dask_engine.verify_object(dataset.file, settings)
+    refusal = dask_engine.cluster_memory_refusal(cluster, url, dataset.rows, declared, function, settings)
+    if refusal:
+        raise MemoryPreflightError(refusal)
     parts = dask_engine.load_dataset(cluster, url, settings)
     trained = dask_engine.fit_on_cluster(cluster, parts, declared, params, function)
     get_run_logger().info(

@@ -17,7 +17,7 @@ from flows.adapters.memory import memory_limit, rss_bytes
 from flows.adapters.objectstore import open_fs, write_json
 from flows.adapters.parquet import read_parquet, read_parquet_head, write_parquet
 from flows.contracts import DatasetVersion, FileVersion, RawVersion, Retraction, ScoringResult
-from flows.feature_code import DerivedFeatures, derive
+from flows.feature_code import DerivedFeatures
 from flows.logic.contract import conform, frame_problems
 from flows.logic.data_report import (
     BatchReports,
@@ -28,8 +28,8 @@ from flows.logic.data_report import (
     report_table,
 )
 from flows.logic.definition import DatasetDefinition
-from flows.logic.features import SPLIT_COLUMN, build_features, id_column, with_ids
-from flows.logic.preflight import MemoryPreflightError, fit_memory, memory_refusal
+from flows.logic.features import SPLIT_COLUMN, id_column, with_ids
+from flows.logic.preflight import SAMPLE_ROWS, MemoryPreflightError, memory_refusal, sampled_fit_memory
 from flows.logic.validation import (
     BatchIndex,
     BatchRejected,
@@ -122,10 +122,6 @@ def pull_file(version: FileVersion, relative_path: str, workspace: Path, setting
     return path
 
 
-# Rows the memory preflight measures: enough for a stable bytes-per-row figure, read in milliseconds.
-PREFLIGHT_ROWS = 2_000
-
-
 @task(cache_policy=NO_CACHE)
 def check_memory(
     path: Path,
@@ -137,13 +133,11 @@ def check_memory(
     """Refuse, before the dataset is read, to train it where it does not fit (MemoryPreflightError, which
     says what to do instead): its bytes a row measured on its first rows, times its rows, against this
     process's memory limit (`MLOPS_MEMORY_LIMIT`, else its cgroup's)."""
-    sample = read_parquet_head(path, PREFLIGHT_ROWS)
-    frame_bytes = float(sample.memory_usage(deep=True, index=False).sum()) / max(1, len(sample))
-    derived = None if function is None else derive(function, sample, definition)
-    needed = fit_memory(rows, frame_bytes, len(build_features(sample, definition, derived).columns))
+    sample = read_parquet_head(path, SAMPLE_ROWS)
+    needed, per_row = sampled_fit_memory(sample, rows, definition, function)
     limit = settings.memory_limit or memory_limit()
     in_use = rss_bytes()
-    refusal = memory_refusal(needed, in_use, limit, rows, needed / max(1, rows))
+    refusal = memory_refusal(needed, in_use, limit, rows, per_row)
     if refusal:
         raise MemoryPreflightError(refusal)
     get_run_logger().info(

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 import pytest
-from distributed import Client
+from distributed import Client, LocalCluster
 from mlflow import MlflowClient
 from sklearn.metrics import roc_auc_score
 
@@ -125,6 +125,36 @@ def test_an_object_that_does_not_hash_to_its_md5_is_refused(module_platform: Pla
     module_platform.s3().put_object(Bucket=DATA_BUCKET, Key=key, Body=body)
     with pytest.raises(dask_engine.DataVerificationError, match="hashes to md5"):
         dask_engine.verify_object(forged, module_platform.settings)
+
+
+def _refusal(memory_limit: str, url: str, rows: int, settings: Settings) -> str | None:
+    """The dask engine's preflight on 2 in-process workers of this memory limit each (threads: a worker
+    process would be restarted by its nanny over so small a limit)."""
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=False,
+            memory_limit=memory_limit,
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        refusal = dask_engine.cluster_memory_refusal(client, url, rows, loan(), FUNCTION, settings)
+        assert not any(client.has_what().values()), "the preflight loaded data"
+    return refusal
+
+
+def test_the_cluster_preflight_refuses_a_dataset_its_workers_cannot_hold_together(
+    module_platform: Platform, dataset: tuple[pd.DataFrame, str]
+) -> None:
+    frame, url = dataset
+    refusal = _refusal("16MiB", url, len(frame), module_platform.settings)
+    assert refusal is not None
+    assert f"training {len(frame):,} rows on the Dask cluster" in refusal
+    assert "2 workers together, 0.03 GiB" in refusal and "dask.workers" in refusal
+    # The positive control: workers with room for it pass.
+    assert _refusal("2GiB", url, len(frame), module_platform.settings) is None
 
 
 def test_the_pipeline_trains_each_batch_on_the_dask_engine(

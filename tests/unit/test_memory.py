@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from flows.adapters.memory import limit_bytes, memory_limit, rss_bytes
-from flows.logic.preflight import fit_memory, memory_refusal
+from flows.logic.preflight import cluster_refusal, fit_memory, memory_refusal
 
 GIB = 1024**3
 
@@ -82,6 +82,17 @@ done.append(1)
 watcher.join()
 print(json.dumps({"estimate": estimate, "growth": peak[0] - base}))
 """
+
+
+def test_a_cluster_whose_workers_hold_the_fit_together_passes_and_one_that_cannot_says_what_to_do() -> None:
+    assert cluster_refusal(3 * GIB, [2 * GIB, 2 * GIB], 1_000_000, 3221.2) is None
+    assert cluster_refusal(100 * GIB, [2 * GIB, 0], 1_000_000, 3221.2) is None  # a worker without a limit
+    assert cluster_refusal(100 * GIB, [], 1_000_000, 3221.2) is None
+    message = cluster_refusal(5 * GIB, [2 * GIB, 2 * GIB], 1_600_000, 3355.4)
+    assert message is not None
+    assert "training 1,600,000 rows on the Dask cluster needs about 5.00 GiB" in message
+    assert "2 workers together, 4.00 GiB" in message
+    assert "dask.workers" in message and "dask.worker.resources.limits.memory" in message
 
 
 def test_the_estimate_covers_what_a_fit_grows_by_without_doubling_it(tmp_path: Path) -> None:
