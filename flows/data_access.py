@@ -8,7 +8,6 @@ credentials stay in the environment (DVC reads AWS_* itself), never in the folde
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flows.adapters.catalog import Catalog, raw_stem
-from flows.adapters.dvc_store import REMOTE, dvc_file_text
+from flows.adapters.dvc_store import REMOTE, content_md5, dataset_path, dvc_file_text
 from flows.contracts import FileVersion
 from flows.logic.tag_names import LINEAGE_DATASET_MD5_TAG, LINEAGE_RAW_MD5S_TAG
 from flows.settings import Settings
@@ -38,7 +37,7 @@ def lineage_files(tags: dict[str, str], catalog: Catalog, raw: bool) -> dict[str
     dataset = catalog.dataset_by_md5(md5) if md5 else None
     if dataset is None:
         raise DataGetError(f"no dataset with md5 {md5 or '(none recorded)'} in the catalog at {catalog.root}")
-    files = {"dataset.parquet": dataset.file}
+    files = {dataset_path(dataset.file): dataset.file}
     if raw:
         ingested = catalog.raw_versions()
         for item in filter(None, tags.get(LINEAGE_RAW_MD5S_TAG, "").split(",")):
@@ -72,7 +71,7 @@ def restore(files: dict[str, FileVersion], directory: Path, settings: Settings) 
     _run([dvc, *pull[1:]], directory)
     restored = {}
     for name, version in files.items():
-        md5 = hashlib.md5((directory / name).read_bytes()).hexdigest()
+        md5 = content_md5(directory / name)
         if md5 != version.md5:
             raise DataGetError(f"{directory / name} has md5 {md5}, not {version.md5}")
         restored[name] = md5

@@ -23,6 +23,7 @@ from flows.adapters.catalog import Catalog
 from flows.adapters.code_version import code_version
 from flows.adapters.cpu import cpu_budget
 from flows.adapters.datasets import definition_path, stored_definition_text
+from flows.adapters.dvc_store import dataset_path
 from flows.adapters.tracking import connect
 from flows.contracts import ReproductionResult
 from flows.feature_code import derive, derived_function, features_file
@@ -69,7 +70,7 @@ def reproduce(model_name: str, version: str) -> ReproductionResult:
     differences = _differences(tags, run.data.tags, settings.code_version)
     with tempfile.TemporaryDirectory() as tmp, stage_workspace("reproduce", settings) as workspace:
         features = _features_file(model_name, version, Path(tmp))
-        frame = data.fetch_frame(dataset.file, "dataset.parquet", workspace, settings)
+        frame = data.fetch_frame(dataset.file, dataset_path(dataset.file), workspace, settings)
         folder = definition_path(declared.name, settings).parent
         function = derived_function(declared, folder, features)
         derived = None if function is None else derive(function, frame, declared)

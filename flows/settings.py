@@ -105,6 +105,12 @@ class Settings(BaseSettings):
         description="XGBoost's `device`: `cuda` trains on the GPU (the flow-runner-gpu image, the "
         "`train-gpu` deployment).",
     )
+    dataset_part_bytes: int = Field(
+        default=32 * 1024**2,
+        ge=1024**2,
+        description="Bytes of each Parquet part of a prepared dataset (a DVC directory): each part is one "
+        "task of a Dask worker, read whole by its md5 (docs/scaling.md says why 32 MiB).",
+    )
     memory_limit: int = Field(
         default=0,
         ge=0,

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flows.adapters.dvc_store import dvc_file_text
+from flows.adapters.dvc_store import dvc_file_text, is_directory
 from flows.adapters.objectstore import open_fs, read_json, write_json
 from flows.contracts import DatasetVersion, RawVersion, Retraction
 from flows.logic.validation import BatchIndex
@@ -112,7 +112,7 @@ class Catalog:
     def record_dataset(self, version: DatasetVersion) -> None:
         """The dataset's record, with a standard `.dvc` file beside it (as for raw batches)."""
         self.fs.makedirs(f"{self.root}/datasets", exist_ok=True)
-        name = f"{version.key}.parquet"
+        name = version.key if is_directory(version.file) else f"{version.key}.parquet"
         self.fs.pipe_file(f"{self.root}/datasets/{name}.dvc", dvc_file_text(version.file, name).encode())
         write_json(self.fs, f"{self.root}/datasets/{version.key}.json", version.model_dump())
 

@@ -1,17 +1,20 @@
 """The dask training engine: XGBoost's own Dask interface (`xgboost.dask`) on a Dask cluster.
 
-The workers read the dataset straight from the DVC remote by its content address, each its share of the
-Parquet row groups, so the train Job never holds the data; it verifies the object's md5 as a stream first.
-xgboost.dask returns a plain Booster: logging, registration, evaluation and scoring stay as they are.
+The workers read the dataset's Parquet parts straight from the DVC remote by their md5s (listed in its
+`.dir` manifest), each worker its own share, and verify each part's bytes against its md5: the train Job
+never holds the data. xgboost.dask returns a plain Booster: logging, registration, evaluation and scoring
+stay as they are.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +22,7 @@ import pandas as pd
 
 import flows
 from flows.adapters.cpu import cpu_budget
+from flows.adapters.dvc_store import DIR_SUFFIX, is_directory
 from flows.adapters.objectstore import open_fs
 from flows.adapters.parquet import read_parquet_head
 from flows.contracts import FileVersion
@@ -36,7 +40,6 @@ if TYPE_CHECKING:
 LABEL, WEIGHT = "__label__", "__weight__"
 # How long train waits for the cluster's workers: XGBoost has no elastic recovery, all must be up first.
 WORKERS_TIMEOUT_S = 300
-_HASH_CHUNK = 8 * 1024**2
 
 
 class DataVerificationError(RuntimeError):
@@ -98,9 +101,31 @@ def worker_memory_limits(client: Client) -> list[int]:
     return [int(w.get("memory_limit") or 0) for w in client.scheduler_info(n_workers=-1)["workers"].values()]
 
 
+@dataclass(frozen=True)
+class Part:
+    """One Parquet file of a dataset in the DVC remote: its md5 and where DVC keeps it."""
+
+    md5: str
+    url: str
+
+
+def dataset_parts(version: FileVersion, settings: Settings) -> list[Part]:
+    """The dataset's Parquet parts in their order, from its DVC `.dir` manifest (verified by its md5); a
+    dataset prepared as one file is its one part."""
+    if not is_directory(version):
+        return [Part(version.md5, object_url(version.md5, settings))]
+    url = object_url(version.md5, settings)
+    fs, path = open_fs(url, settings)
+    with fs.open(path, "rb") as handle:
+        manifest = handle.read()
+    _verify(manifest, version.md5.removesuffix(DIR_SUFFIX), url)
+    entries = sorted(json.loads(manifest), key=lambda entry: entry["relpath"])
+    return [Part(entry["md5"], object_url(entry["md5"], settings)) for entry in entries]
+
+
 def cluster_memory_refusal(
     client: Client,
-    url: str,
+    parts: list[Part],
     rows: int,
     definition: DatasetDefinition,
     function: DerivedFeatures | None,
@@ -108,49 +133,70 @@ def cluster_memory_refusal(
 ) -> str | None:
     """Why the workers cannot hold the fit of this dataset (what to do instead), or None: its first rows
     read from the remote measure its bytes a row, as the local engine's preflight does."""
-    fs, path = open_fs(url, settings)
+    fs, path = open_fs(parts[0].url, settings)
     with fs.open(path, "rb") as handle:
         sample = read_parquet_head(handle, SAMPLE_ROWS)
     needed, per_row = sampled_fit_memory(sample, rows, definition, function)
     return cluster_refusal(needed, worker_memory_limits(client), rows, per_row)
 
 
-def object_url(version: FileVersion, settings: Settings) -> str:
-    """Where DVC keeps the file with this md5 in its remote (DVC 3's layout)."""
-    return f"{settings.dvc_remote_url}/files/md5/{version.md5[:2]}/{version.md5[2:]}"
+def object_url(md5: str, settings: Settings) -> str:
+    """Where DVC keeps the object with this md5 in its remote (DVC 3's layout)."""
+    return f"{settings.dvc_remote_url}/files/md5/{md5[:2]}/{md5[2:]}"
 
 
-def verify_object(version: FileVersion, settings: Settings) -> str:
-    """The object's URL once its bytes hash to its md5, read as a stream (bounded memory)."""
-    url = object_url(version, settings)
-    fs, path = open_fs(url, settings)
-    digest = hashlib.md5()
-    with fs.open(path, "rb", block_size=_HASH_CHUNK) as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    if digest.hexdigest() != version.md5:
-        raise DataVerificationError(f"{url} hashes to md5 {digest.hexdigest()}, not {version.md5}")
-    return url
+def _verify(content: bytes, md5: str, url: str) -> None:
+    found = hashlib.md5(content).hexdigest()
+    if found != md5:
+        raise DataVerificationError(f"{url} hashes to md5 {found}, not {md5}")
 
 
-def load_dataset(client: Client, url: str, settings: Settings) -> dd.DataFrame:
-    """The dataset as a Dask frame of its Parquet row groups, read by the workers themselves and held in
-    their memory: partition i on the i-th worker (by address), at least one on each, so that every worker
-    trains on its share and the same cluster places the same rows the same way each time."""
+def _read_piece(part: Part, index: int, count: int, options: dict[str, Any]) -> pd.DataFrame:
+    """On a worker: the part's bytes from the remote, verified by its md5, and the `index`-th of `count`
+    equal slices of its rows."""
+    import fsspec
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with fsspec.open(part.url, "rb", **options) as handle:
+        content = handle.read()
+    _verify(content, part.md5, part.url)
+    table = pq.read_table(pa.BufferReader(content))
+    start, end = table.num_rows * index // count, table.num_rows * (index + 1) // count
+    return table.slice(start, end - start).to_pandas()
+
+
+def load_dataset(client: Client, parts: list[Part], settings: Settings) -> dd.DataFrame:
+    """The dataset as a Dask frame held in the workers' memory, each worker reading its pieces straight
+    from the remote by their md5s: piece i on the i-th worker (by address), at least one on each (a part
+    is sliced when there are fewer parts than workers), so that every worker trains on its share and the
+    same cluster places the same rows the same way each time."""
     import dask.dataframe as dd
     from distributed import wait
 
     workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
-    options = settings.storage_options() if url.startswith("s3://") else None
-    frame = dd.read_parquet(url, storage_options=options, split_row_groups=True)
-    if frame.npartitions < len(workers):
-        frame = frame.repartition(npartitions=len(workers))
+    slices = -(-len(workers) // len(parts))  # ceil: every worker gets a piece
+    options = settings.storage_options() if parts[0].url.startswith("s3://") else {}
+    pieces = [(part, index) for part in parts for index in range(slices)]
     held = [
-        client.compute(part, workers=[workers[i % len(workers)]], allow_other_workers=False)
-        for i, part in enumerate(frame.to_delayed())
+        client.submit(
+            _read_piece,
+            part,
+            index,
+            slices,
+            options,
+            workers=[workers[i % len(workers)]],
+            allow_other_workers=False,
+            pure=False,
+        )
+        for i, (part, index) in enumerate(pieces)
     ]
     wait(held)
-    return dd.from_delayed(held, meta=frame._meta, verify_meta=False)
+    failed = next((future for future in held if future.status == "error"), None)
+    if failed is not None:
+        failed.result()  # raises the worker's error (a part that does not hash to its md5)
+    meta = client.submit(lambda frame: frame.iloc[:0], held[0]).result()
+    return dd.from_delayed(held, meta=meta, verify_meta=False)
 
 
 def _ship_by_value(function: DerivedFeatures | None) -> None:

@@ -1,4 +1,4 @@
-"""DVC as the data versioning layer: add + push a file, or pull a file back by its md5 alone.
+"""DVC as the data versioning layer: add + push a file or a directory, or pull one back by its md5 alone.
 
 Pulling needs nothing but the remote and the hash, so a stage can run on any machine (or Job).
 """
@@ -6,6 +6,8 @@ Pulling needs nothing but the remote and the hash, so a stage can run on any mac
 from __future__ import annotations
 
 import errno
+import hashlib
+import json
 import logging
 import os
 import shutil
@@ -28,6 +30,40 @@ class DvcError(RuntimeError):
 def dvc_file_text(version: FileVersion, name: str) -> str:
     """A standard `.dvc` file for the file with this md5, to be materialised as `name` beside it."""
     return yaml.safe_dump({"outs": [{"md5": version.md5, "size": version.size, "hash": "md5", "path": name}]})
+
+
+# DVC's mark of a directory's md5: the md5 of its `.dir` manifest (each file's md5 and relative path).
+DIR_SUFFIX = ".dir"
+
+
+def is_directory(version: FileVersion) -> bool:
+    return version.md5.endswith(DIR_SUFFIX)
+
+
+def dataset_path(version: FileVersion) -> str:
+    """Where a stage puts a prepared dataset: `dataset`, a directory of Parquet parts, or `dataset.parquet`
+    for one prepared as a single file (before datasets were parts; the catalog keeps those as they are)."""
+    return "dataset" if is_directory(version) else "dataset.parquet"
+
+
+def content_md5(path: Path) -> str:
+    """The md5 DVC gives the file, or the directory (its manifest's, computed as DVC does), read anew."""
+    if not path.is_dir():
+        return _file_md5(path)
+    entries = [
+        {"md5": _file_md5(file), "relpath": file.relative_to(path).as_posix()}
+        for file in sorted(path.rglob("*"))
+        if file.is_file()
+    ]
+    return hashlib.md5(json.dumps(entries, sort_keys=True).encode()).hexdigest() + DIR_SUFFIX
+
+
+def _file_md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        while chunk := handle.read(8 * 1024**2):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class DvcStore:
@@ -59,7 +95,7 @@ class DvcStore:
             conf["cache"]["type"] = "hardlink,copy"
 
     def push(self, relative_path: str) -> FileVersion:
-        """`dvc add` + `dvc push` one workspace file; returns its content address."""
+        """`dvc add` + `dvc push` one workspace file or directory; returns its content address."""
         from dvc.repo import Repo
 
         dvcfile = self.workspace / f"{relative_path}.dvc"
@@ -73,14 +109,16 @@ class DvcStore:
         return FileVersion(md5=out["md5"], size=int(out["size"]))
 
     def pull(self, version: FileVersion, relative_path: str) -> Path:
-        """Materialise the file with this md5 at `relative_path`, fetching it from the remote."""
+        """Materialise the file or directory with this md5 at `relative_path`, from the remote."""
         from dvc.repo import Repo
 
         target = self.workspace / relative_path
         target.parent.mkdir(parents=True, exist_ok=True)
         dvcfile = Path(f"{target}.dvc")
         dvcfile.write_text(dvc_file_text(version, target.name))
-        if target.exists():
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
             target.unlink()
         try:
             with Repo(str(self.workspace)) as repo:

@@ -11,6 +11,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from flows.adapters.datasets import fetch_definition
+from flows.adapters.dvc_store import dataset_path
 from flows.contracts import DatasetVersion, DefinitionRef, EvaluationResult, TrainResult
 from flows.logic.evaluation import (
     answer_metrics,
@@ -42,7 +43,9 @@ def evaluate(
     settings, definition = stage_settings(definition)
     declared = fetch_definition(definition, settings)
     with stage_workspace("evaluate", settings) as workspace:
-        holdout = data.fetch_frame(dataset.file, "dataset.parquet", workspace, settings, only_split="holdout")
+        holdout = data.fetch_frame(
+            dataset.file, dataset_path(dataset.file), workspace, settings, only_split="holdout"
+        )
     rows = holdout.loc[:, declared.feature_columns]
     labels = encode_labels(holdout[declared.label.column], declared)
     new_version = versions.find_trained_version(trained.train_key, settings) or versions.register(

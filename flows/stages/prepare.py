@@ -50,7 +50,7 @@ def prepare(raw_versions: list[RawVersion], definition: DefinitionRef | None = N
         dataset, dropped = prepare_dataset(raw, declared)
         if dropped:
             logger.info("left out %d row(s) without a label (label.missing: drop)", dropped)
-        file = data.version_frame(dataset, f"datasets/{key}.parquet", workspace, settings)
+        file = data.version_parts(dataset, f"datasets/{key}", workspace, settings)
     version = DatasetVersion(
         key=key,
         file=file,

@@ -22,6 +22,7 @@ from flows.adapters import dask_engine
 from flows.adapters.code_version import code_version
 from flows.adapters.cpu import cpu_budget
 from flows.adapters.datasets import definition_path, fetch_definition_source
+from flows.adapters.dvc_store import dataset_path
 from flows.adapters.parquet import read_parquet
 from flows.contracts import DatasetVersion, DefinitionRef, TrainResult
 from flows.feature_code import DerivedFeatures, derive, derived_function
@@ -140,7 +141,7 @@ def _fit_here(
 ) -> tuple[TrainedModel, pd.DataFrame]:
     """The local engine: the dataset pulled by md5 into this process, after a preflight of its memory."""
     with stage_workspace("train", settings) as workspace:
-        path = data.pull_file(dataset.file, "dataset.parquet", workspace, settings)
+        path = data.pull_file(dataset.file, dataset_path(dataset.file), workspace, settings)
         data.check_memory(path, dataset.rows, declared, function, settings)
         frame = read_parquet(path)
     derived = None if function is None else derive(function, frame, declared)
@@ -155,14 +156,14 @@ def _fit_on_cluster(
     function: DerivedFeatures | None,
     settings: Settings,
 ) -> tuple[TrainedModel, pd.DataFrame]:
-    """The dask engine: the workers read the dataset's row groups from the DVC remote by its md5."""
+    """The dask engine: the workers read the dataset's parts from the DVC remote by their md5s."""
     workers = dask_engine.worker_count(cluster)
     get_run_logger().info("dask cluster %s: %d workers", settings.dask_address, workers)
-    url = dask_engine.verify_object(dataset.file, settings)
-    refusal = dask_engine.cluster_memory_refusal(cluster, url, dataset.rows, declared, function, settings)
+    files = dask_engine.dataset_parts(dataset.file, settings)
+    refusal = dask_engine.cluster_memory_refusal(cluster, files, dataset.rows, declared, function, settings)
     if refusal:
         raise MemoryPreflightError(refusal)
-    parts = dask_engine.load_dataset(cluster, url, settings)
+    parts = dask_engine.load_dataset(cluster, files, settings)
     trained = dask_engine.fit_on_cluster(cluster, parts, declared, params, function)
     get_run_logger().info(
         "trained on %d partitions: best iteration %d, valid %s %.4f",

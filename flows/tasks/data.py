@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from flows.adapters.dvc_store import DvcStore
 from flows.adapters.landing import LandingFile, read_landing_batch
 from flows.adapters.memory import memory_limit, rss_bytes
 from flows.adapters.objectstore import open_fs, write_json
-from flows.adapters.parquet import read_parquet, read_parquet_head, write_parquet
+from flows.adapters.parquet import read_parquet, read_parquet_head, write_parquet, write_parquet_parts
 from flows.contracts import DatasetVersion, FileVersion, RawVersion, Retraction, ScoringResult
 from flows.feature_code import DerivedFeatures
 from flows.logic.contract import conform, frame_problems
@@ -97,6 +98,21 @@ def version_frame(
     write_parquet(frame, target)
     version = store.push(relative_path)
     get_run_logger().info("pushed %s: md5 %s, %d bytes", relative_path, version.md5, version.size)
+    return version
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def version_parts(frame: pd.DataFrame, relative_dir: str, workspace: Path, settings: Settings) -> FileVersion:
+    """Write the frame as a directory of Parquet parts (`MLOPS_DATASET_PART_BYTES` each) in the workspace,
+    then `dvc add` + `dvc push` it: the workers of the dask engine read the parts by their md5s."""
+    target = workspace / relative_dir
+    if target.exists():  # a retry's: the parts are written anew
+        shutil.rmtree(target)
+    parts = write_parquet_parts(frame, target, settings.dataset_part_bytes)
+    version = DvcStore(workspace, settings).push(relative_dir)
+    get_run_logger().info(
+        "pushed %s: %d parts, md5 %s, %d bytes", relative_dir, parts, version.md5, version.size
+    )
     return version
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ from prefect.settings import temporary_settings
 from devenv.postgres import remove_data
 from devenv.services import LocalServices, Ports
 from flows.adapters.catalog import Catalog
-from flows.contracts import DatasetVersion, FileVersion
+from flows.contracts import DatasetVersion
 from flows.logic.demo import generate_batch
 from flows.settings import Settings
 from flows.stages.ingest import ingest
@@ -207,7 +208,11 @@ def assert_nothing_lost(services: LocalServices, settings: Settings, model_versi
     s3 = services.s3_client()
     bucket, _, prefix = settings.dvc_remote_url.removeprefix("s3://").partition("/")
     for file in files:
-        assert _remote_md5(s3, bucket, prefix, file) == file.md5, file
+        assert _remote_md5(s3, bucket, prefix, file.md5) == file.md5.removesuffix(".dir"), file
+        if file.md5.endswith(".dir"):  # a directory: its manifest verified, and then each part it lists
+            manifest = json.loads(_remote_object(s3, bucket, prefix, file.md5))
+            for entry in manifest:
+                assert _remote_md5(s3, bucket, prefix, entry["md5"]) == entry["md5"], (file, entry)
     registry = MlflowClient(settings.resolved_tracking_uri, settings.resolved_tracking_uri)
     versions = registry.search_model_versions(f"name = '{settings.model_name}'")
     assert len(versions) == model_versions, [v.version for v in versions]
@@ -220,7 +225,11 @@ def fresh_catalog(settings: Settings) -> Catalog:
     return catalog
 
 
-def _remote_md5(s3: object, bucket: str, prefix: str, file: FileVersion) -> str:
-    key = f"{prefix}/files/md5/{file.md5[:2]}/{file.md5[2:]}".lstrip("/")
+def _remote_object(s3: object, bucket: str, prefix: str, md5: str) -> bytes:
+    key = f"{prefix}/files/md5/{md5[:2]}/{md5[2:]}".lstrip("/")
     body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()  # type: ignore[attr-defined]
-    return hashlib.md5(body).hexdigest()
+    return body
+
+
+def _remote_md5(s3: object, bucket: str, prefix: str, md5: str) -> str:
+    return hashlib.md5(_remote_object(s3, bucket, prefix, md5)).hexdigest()

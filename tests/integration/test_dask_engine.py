@@ -4,6 +4,8 @@ Prefect API and MinIO. Also the local engine's memory preflight."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 
 import numpy as np
@@ -14,9 +16,9 @@ from mlflow import MlflowClient
 from sklearn.metrics import roc_auc_score
 
 from flows.adapters import dask_engine
-from flows.adapters.dvc_store import DvcStore
+from flows.adapters.dvc_store import DvcStore, content_md5
 from flows.adapters.memory import rss_bytes
-from flows.adapters.parquet import write_parquet
+from flows.adapters.parquet import write_parquet_parts
 from flows.adapters.tracking import model_versions
 from flows.contracts import FileVersion
 from flows.feature_code import derive, derived_function
@@ -33,22 +35,27 @@ from tests.integration.conftest import DATA_BUCKET, Platform
 from tests.integration.helpers import land_frame, registry_state
 
 ROWS = 120_000  # at least 100k: the 2-worker model must be within 0.005 AUC of the local one there
+PART_BYTES = 1024**2  # small parts, so that the test dataset has several (128 MiB would make it one)
 PIPELINE_ROWS = 2500
 FUNCTION = derived_function(loan(), LOAN.parent)
 
 
 @pytest.fixture(scope="module")
-def dataset(module_platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, str]:
-    """A prepared loan dataset of ROWS rows pushed to the tenant's DVC remote: the frame, its URL there."""
+def dataset(
+    module_platform: Platform, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[pd.DataFrame, list[dask_engine.Part]]:
+    """A prepared loan dataset of ROWS rows pushed to the tenant's DVC remote as a directory of Parquet
+    parts, as prepare pushes one: the frame, and its parts as its manifest lists them."""
     frame, _ = prepare_dataset([generate_batch(1, ROWS)], loan())
     workspace = tmp_path_factory.mktemp("dask-dataset")
-    write_parquet(frame, workspace / "dataset.parquet")
-    version = DvcStore(workspace, module_platform.settings).push("dataset.parquet")
-    return frame, dask_engine.verify_object(version, module_platform.settings)
+    write_parquet_parts(frame, workspace / "dataset", PART_BYTES)
+    version = DvcStore(workspace, module_platform.settings).push("dataset")
+    assert version.md5 == content_md5(workspace / "dataset")  # `dvc add`'s own md5 of the directory
+    return frame, dask_engine.dataset_parts(version, module_platform.settings)
 
 
 @pytest.fixture(scope="module")
-def local_model(dataset: tuple[pd.DataFrame, str]) -> TrainedModel:
+def local_model(dataset: tuple[pd.DataFrame, list[dask_engine.Part]]) -> TrainedModel:
     frame, _ = dataset
     return fit(frame, loan(), _params(), None if FUNCTION is None else derive(FUNCTION, frame, loan()))
 
@@ -70,17 +77,19 @@ def _holdout_auc(frame: pd.DataFrame, model: TrainedModel) -> float:
     return float(roc_auc_score((holdout["defaulted"] == 1).to_numpy(), scores))
 
 
-def _cluster_fit(client: Client, url: str, settings: Settings) -> TrainedModel:
-    parts = dask_engine.load_dataset(client, url, settings)
-    return dask_engine.fit_on_cluster(client, parts, loan(), _params(), FUNCTION)
+def _cluster_fit(client: Client, parts: list[dask_engine.Part], settings: Settings) -> TrainedModel:
+    frame = dask_engine.load_dataset(client, parts, settings)
+    return dask_engine.fit_on_cluster(client, frame, loan(), _params(), FUNCTION)
 
 
 def test_every_worker_reads_its_parts_from_the_remote(
-    module_platform: Platform, dataset: tuple[pd.DataFrame, str], two_workers: Client
+    module_platform: Platform, dataset: tuple[pd.DataFrame, list[dask_engine.Part]], two_workers: Client
 ) -> None:
-    frame, url = dataset
-    assert url.startswith(f"s3://{DATA_BUCKET}/{module_platform.data_prefix}/dvc/files/md5/")
-    parts = dask_engine.load_dataset(two_workers, url, module_platform.settings)
+    frame, files = dataset
+    assert len(files) >= 3, "the test dataset should have several parts"
+    remote = f"s3://{DATA_BUCKET}/{module_platform.data_prefix}/dvc/files/md5/"
+    assert all(part.url == f"{remote}{part.md5[:2]}/{part.md5[2:]}" for part in files)
+    parts = dask_engine.load_dataset(two_workers, files, module_platform.settings)
     held = two_workers.has_what()
     assert len(held) == 2 and all(held.values()), held
     rows = two_workers.run(
@@ -91,11 +100,13 @@ def test_every_worker_reads_its_parts_from_the_remote(
 
 
 def test_one_worker_reproduces_the_local_engine_exactly(
-    module_platform: Platform, dataset: tuple[pd.DataFrame, str], local_model: TrainedModel
+    module_platform: Platform,
+    dataset: tuple[pd.DataFrame, list[dask_engine.Part]],
+    local_model: TrainedModel,
 ) -> None:
-    frame, url = dataset
+    frame, files = dataset
     with dask_engine.dask_client("local:1", threads=1) as client:
-        model = _cluster_fit(client, url, module_platform.settings)
+        model = _cluster_fit(client, files, module_platform.settings)
     assert model.best_iteration == local_model.best_iteration
     assert model.valid_curve == local_model.valid_curve
     holdout = frame[frame[SPLIT_COLUMN] == "holdout"].reset_index(drop=True)
@@ -108,26 +119,58 @@ def test_one_worker_reproduces_the_local_engine_exactly(
 
 def test_two_workers_match_the_local_engine_within_tolerance(
     module_platform: Platform,
-    dataset: tuple[pd.DataFrame, str],
+    dataset: tuple[pd.DataFrame, list[dask_engine.Part]],
     local_model: TrainedModel,
     two_workers: Client,
 ) -> None:
-    frame, url = dataset
-    model = _cluster_fit(two_workers, url, module_platform.settings)
+    frame, files = dataset
+    model = _cluster_fit(two_workers, files, module_platform.settings)
     assert (model.train_rows, model.valid_rows) == (local_model.train_rows, local_model.valid_rows)
     assert abs(_holdout_auc(frame, model) - _holdout_auc(frame, local_model)) < 0.005
 
 
-def test_an_object_that_does_not_hash_to_its_md5_is_refused(module_platform: Platform) -> None:
-    body = b"not the dataset"
-    forged = FileVersion(md5="0" * 32, size=len(body))
-    key = dask_engine.object_url(forged, module_platform.settings).removeprefix(f"s3://{DATA_BUCKET}/")
-    module_platform.s3().put_object(Bucket=DATA_BUCKET, Key=key, Body=body)
+def _put(platform: Platform, md5: str, body: bytes) -> None:
+    key = dask_engine.object_url(md5, platform.settings).removeprefix(f"s3://{DATA_BUCKET}/")
+    platform.s3().put_object(Bucket=DATA_BUCKET, Key=key, Body=body)
+
+
+def test_a_manifest_that_does_not_hash_to_its_md5_is_refused(module_platform: Platform) -> None:
+    _put(
+        module_platform,
+        "0" * 32 + ".dir",
+        b'[{"md5": "' + b"1" * 32 + b'", "relpath": "part-00000.parquet"}]',
+    )
+    forged = FileVersion(md5="0" * 32 + ".dir", size=1)
     with pytest.raises(dask_engine.DataVerificationError, match="hashes to md5"):
-        dask_engine.verify_object(forged, module_platform.settings)
+        dask_engine.dataset_parts(forged, module_platform.settings)
 
 
-def _refusal(memory_limit: str, url: str, rows: int, settings: Settings) -> str | None:
+def test_a_part_that_does_not_hash_to_its_md5_is_refused_by_the_worker_that_reads_it(
+    module_platform: Platform, dataset: tuple[pd.DataFrame, list[dask_engine.Part]], two_workers: Client
+) -> None:
+    frame, files = dataset
+    # A true manifest whose second part's object holds other bytes (the first part's, a valid Parquet file).
+    forged_md5 = "2" * 32
+    entries = [
+        {"md5": forged_md5 if i == 1 else p.md5, "relpath": f"part-{i:05d}.parquet"}
+        for i, p in enumerate(files)
+    ]
+    manifest = json.dumps(entries, sort_keys=True).encode()
+    _put(module_platform, f"{hashlib.md5(manifest).hexdigest()}.dir", manifest)
+    body = module_platform.s3().get_object(
+        Bucket=DATA_BUCKET, Key=files[0].url.removeprefix(f"s3://{DATA_BUCKET}/")
+    )
+    _put(module_platform, forged_md5, body["Body"].read())
+    version = FileVersion(md5=f"{hashlib.md5(manifest).hexdigest()}.dir", size=len(frame))
+    parts = dask_engine.dataset_parts(version, module_platform.settings)
+    assert [p.md5 for p in parts] == [e["md5"] for e in entries]  # the manifest itself is genuine
+    with pytest.raises(
+        dask_engine.DataVerificationError, match=f"hashes to md5 {files[0].md5}, not {forged_md5}"
+    ):
+        dask_engine.load_dataset(two_workers, parts, module_platform.settings)
+
+
+def _refusal(memory_limit: str, parts: list[dask_engine.Part], rows: int, settings: Settings) -> str | None:
     """The dask engine's preflight on 2 in-process workers of this memory limit each (threads: a worker
     process would be restarted by its nanny over so small a limit)."""
     with (
@@ -140,21 +183,21 @@ def _refusal(memory_limit: str, url: str, rows: int, settings: Settings) -> str 
         ) as cluster,
         Client(cluster) as client,
     ):
-        refusal = dask_engine.cluster_memory_refusal(client, url, rows, loan(), FUNCTION, settings)
+        refusal = dask_engine.cluster_memory_refusal(client, parts, rows, loan(), FUNCTION, settings)
         assert not any(client.has_what().values()), "the preflight loaded data"
     return refusal
 
 
 def test_the_cluster_preflight_refuses_a_dataset_its_workers_cannot_hold_together(
-    module_platform: Platform, dataset: tuple[pd.DataFrame, str]
+    module_platform: Platform, dataset: tuple[pd.DataFrame, list[dask_engine.Part]]
 ) -> None:
-    frame, url = dataset
-    refusal = _refusal("16MiB", url, len(frame), module_platform.settings)
+    frame, files = dataset
+    refusal = _refusal("16MiB", files, len(frame), module_platform.settings)
     assert refusal is not None
     assert f"training {len(frame):,} rows on the Dask cluster" in refusal
     assert "2 workers together, 0.03 GiB" in refusal and "dask.workers" in refusal
     # The positive control: workers with room for it pass.
-    assert _refusal("2GiB", url, len(frame), module_platform.settings) is None
+    assert _refusal("2GiB", files, len(frame), module_platform.settings) is None
 
 
 def test_the_pipeline_trains_each_batch_on_the_dask_engine(
@@ -187,8 +230,8 @@ def test_the_preflight_refuses_a_dataset_over_the_memory_limit(
     platform: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     land_frame(platform, 1, generate_batch(1, PIPELINE_ROWS))
-    # What the process holds already plus a tenth of what 2500 rows need: over the limit.
-    monkeypatch.setenv("MLOPS_MEMORY_LIMIT", str(rss_bytes() + PIPELINE_ROWS * 50))
+    # Less than the process holds already (its resident size moves as it runs: a limit just above it races).
+    monkeypatch.setenv("MLOPS_MEMORY_LIMIT", str(1024**2))
     with pytest.raises(MemoryPreflightError) as refused:
         training_pipeline(1)
     message = str(refused.value)

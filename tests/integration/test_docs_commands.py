@@ -78,7 +78,7 @@ def test_getting_started_runs_as_written(tmp_path: Path) -> None:
     assert "trained on batches        1,2,3" in outputs["uv run mlops lineage loan-default-xgb@champion"]
     restored = outputs["uv run mlops data get loan-default-xgb@champion champion-data --raw"]
     data = checkout / "champion-data"
-    assert "dvc pull" in restored and (data / "dataset.parquet").is_file(), restored
+    assert "dvc pull" in restored and (data / "dataset" / "part-00000.parquet").is_file(), restored
     raw = sorted(p.name for p in (data / "raw").glob("*.parquet"))
     assert raw == [f"batch_00000{n}.parquet" for n in (1, 2, 3)], restored
     reproduced = outputs["uv run mlops reproduce loan-default-xgb@champion"]

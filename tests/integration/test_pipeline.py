@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -16,6 +15,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from flows.adapters.catalog import Catalog
+from flows.adapters.dvc_store import content_md5
+from flows.adapters.parquet import read_parquet
 from flows.contracts import EvaluationResult, PipelineSummary
 from flows.logic.contract import conform
 from flows.logic.demo import generate_batch
@@ -40,8 +41,8 @@ def three_batches(module_platform: Platform) -> tuple[Platform, list[PipelineSum
     return platform, [training_pipeline(batch) for batch in (1, 2, 3)]
 
 
-def dvc_pull_into_empty_dir(platform: Platform, md5: str, size: int, workdir: Path) -> bytes:
-    """Plain `dvc` commands in a new directory, knowing only the remote and the hash."""
+def dvc_pull_into_empty_dir(platform: Platform, md5: str, size: int, workdir: Path) -> Path:
+    """Plain `dvc` commands in a new directory, knowing only the remote and the hash: where the data is."""
     workdir.mkdir()
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     dvc = [sys.executable, "-m", "dvc"]
@@ -52,11 +53,9 @@ def dvc_pull_into_empty_dir(platform: Platform, md5: str, size: int, workdir: Pa
     run("init", "--no-scm")
     run("remote", "add", "-d", "store", f"s3://{DATA_BUCKET}/{platform.data_prefix}/dvc")
     run("remote", "modify", "store", "endpointurl", platform.services.minio_url)
-    (workdir / "data.parquet.dvc").write_text(
-        f"outs:\n- md5: {md5}\n  size: {size}\n  hash: md5\n  path: data.parquet\n"
-    )
-    run("pull", "data.parquet.dvc")
-    return (workdir / "data.parquet").read_bytes()
+    (workdir / "data.dvc").write_text(f"outs:\n- md5: {md5}\n  size: {size}\n  hash: md5\n  path: data\n")
+    run("pull", "data.dvc")
+    return workdir / "data"
 
 
 def test_three_batches_give_three_versions_with_lineage(
@@ -79,9 +78,9 @@ def test_three_batches_give_three_versions_with_lineage(
         # The exact dataset the model trained on comes back from MinIO by its hash alone ...
         dataset = datasets[summary.dataset_md5]
         data = dvc_pull_into_empty_dir(platform, dataset.file.md5, dataset.file.size, tmp_path / f"b{batch}")
-        assert hashlib.md5(data).hexdigest() == tags["lineage.dataset_md5"]
+        assert data.is_dir() and content_md5(data) == tags["lineage.dataset_md5"]  # its parts, each by md5
         # ... and is what the pure functions make of the landed batches.
-        pulled = pd.read_parquet(Path(tmp_path / f"b{batch}" / "data.parquet"))
+        pulled = read_parquet(data)
         expected, _ = prepare_dataset(
             [conform(generate_batch(n, ROWS), loan()) for n in range(1, batch + 1)], loan()
         )
