@@ -15,7 +15,8 @@ GPU = ROOT / "images" / "flow-runner-gpu"
 BEGIN, END = "constraint-dependencies = [  # make lock-gpu writes these\n", "]  # end of uv.lock's pins\n"
 
 
-def cpu_pins() -> list[str]:
+def exported_pins(lock_dir: Path) -> list[str]:
+    """`uv export` of the project locked in `lock_dir`: one `name==version[ ; marker]` line a package."""
     export = subprocess.run(
         [
             "uv",
@@ -26,16 +27,16 @@ def cpu_pins() -> list[str]:
             "--no-emit-project",
             "--no-header",
         ],
-        cwd=ROOT,
+        cwd=lock_dir,
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    return [
-        line.strip()
-        for line in export.splitlines()
-        if "==" in line and not line.startswith((" ", "#")) and not line.startswith("xgboost-cpu")
-    ]
+    return [line.strip() for line in export.splitlines() if "==" in line and not line.startswith((" ", "#"))]
+
+
+def cpu_pins() -> list[str]:
+    return [pin for pin in exported_pins(ROOT) if not pin.startswith("xgboost-cpu")]
 
 
 def main() -> None:

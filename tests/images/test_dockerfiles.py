@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hack.lock_gpu import exported_pins
 from tests.charts.chart import APP_UID, CHART, makefile_value
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,24 +112,9 @@ def test_should_lock_the_gpu_image_with_the_cuda_wheel_at_the_cpu_locks_version_
     xgboost`): the same version, and every other package as uv.lock pins it."""
 
     def pins(lock_dir: Path) -> dict[str, str]:
-        export = subprocess.run(
-            [
-                "uv",
-                "export",
-                "--frozen",
-                "--no-default-groups",
-                "--no-hashes",
-                "--no-emit-project",
-                "--no-header",
-            ],
-            cwd=lock_dir,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
         found: dict[str, str] = {}
-        for line in export.splitlines():
-            if "==" in line and "sys_platform == 'never'" not in line and not line.startswith(" "):
+        for line in exported_pins(lock_dir):
+            if "sys_platform == 'never'" not in line:
                 name, _, rest = line.partition("==")
                 found.setdefault(name.strip(), rest.split(";")[0].strip())
         return found
