@@ -19,6 +19,7 @@ from devenv.services import LocalServices, Ports
 from tests.charts.chart import APP_UID
 from tests.contract.test_stage_jobs import (
     DEPLOYMENT_NAMES,
+    GPU_DEPLOYMENTS,
     POOL_NAME,
     PREFECT_POD_SPEC_EXTRAS,
     RESOURCE_VARIABLES,
@@ -27,6 +28,7 @@ from tests.contract.test_stage_jobs import (
     JobManifest,
     deployment_job_variables,
     quantity,
+    stage_job,
 )
 from tests.e2e.clients import Kubectl
 from tests.e2e.cluster import ControlPlane
@@ -174,7 +176,9 @@ def test_should_run_the_template_image_with_prefects_command_for_its_flow_run(
 ) -> None:
     job = submitted[deployment]
     assert job.container["name"] == "prefect-job"
-    assert job.container["image"] == TEMPLATE_DEFAULTS["image"]
+    # The template's default image, but train-gpu's own (tests/contract checks each).
+    assert job.container["image"] == stage_job(deployment).container["image"]
+    assert (job.container["image"] == TEMPLATE_DEFAULTS["image"]) is (deployment not in GPU_DEPLOYMENTS)
     assert job.container["imagePullPolicy"] == "IfNotPresent"
     assert job.container["args"] == ["prefect", "flow-run", "execute"]
     assert "command" not in job.container
