@@ -352,8 +352,7 @@ def holdout_rows(trained: Trained, batches: str) -> pd.DataFrame:
     data catalog's dataset through plain DVC by `mlops data get`)."""
     target = trained.workdir / f"restored-{batches}"
     assert main(["data", "get", f"{trained.case.name}@champion", str(target)]) == 0
-    [parquet] = list(target.glob("*.parquet"))
-    dataset = pd.read_parquet(parquet)
+    dataset = pd.read_parquet(target / "dataset")  # the directory of Parquet parts, as plain pandas reads it
     holdout = dataset[dataset["split"] == "holdout"]
     return holdout.drop(columns=[c for c in ("split", "row_id") if c in holdout.columns]).reset_index(
         drop=True
