@@ -964,12 +964,15 @@ def test_should_train_batch_1_through_the_charts_dask_cluster_and_make_it_the_ch
     TIMINGS["pipeline batch 1 on dask"] = time.monotonic() - trained
 
     # The train Job's log shows the cluster: the workers it waited for and the partitions they trained on.
-    jobs = kubectl.get("jobs", f"--namespace={NAMESPACE}", "--selector=prefect.io/flow-run-id")["items"]
-    logs = {
-        job["metadata"]["name"]: kubectl("logs", f"job/{job['metadata']['name']}", f"--namespace={NAMESPACE}")
-        for job in jobs
-    }
-    [train_log] = [log for log in logs.values() if "Beginning flow run" in log and "for flow 'train'" in log]
+    with port_forward(kubectl, NAMESPACE, f"service/{RELEASE}-prefect-server", 4200) as port:
+        api = prefect_api(kubectl, port)
+        [train] = [d["id"] for d in api.post("deployments/filter", {}) if d["name"] == "train"]
+        [run_id] = [r["id"] for r in api.post("flow_runs/filter", {}) if r["deployment_id"] == train]
+    selector = f"--selector=prefect.io/flow-run-id={run_id}"
+    [job] = kubectl.get("jobs", f"--namespace={NAMESPACE}", selector)["items"]
+    train_log = kubectl(
+        "logs", f"job/{job['metadata']['name']}", f"--namespace={NAMESPACE}", "--all-containers"
+    )
     assert f"dask cluster tcp://{RELEASE}-dask-scheduler:8786: 2 workers" in train_log, train_log[-3000:]
     partitions = re.search(r"trained on (\d+) partitions", train_log)
     assert partitions is not None and int(partitions[1]) >= 2, train_log[-3000:]
